@@ -1,0 +1,104 @@
+// Command hk builds, patches and proves the hardened hyperkube. Each subcommand parses its flags,
+// calls one internal package and prints; errors are one line on stderr and a non-zero exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+type subcommand struct {
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+var subcommands = map[string]subcommand{}
+
+// env is what every subcommand needs to find the repository and report progress.
+type env struct {
+	root  string
+	start time.Time
+}
+
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(e.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (e *env) outDir() string   { return filepath.Join(e.root, "out") }
+func (e *env) cacheDir() string { return filepath.Join(e.root, "out", "trees") }
+
+// errUsage marks an error whose message is the usage text.
+var errUsage = errors.New("usage")
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	if hidden, ok := hiddenCommands[os.Args[1]]; ok {
+		os.Exit(hidden(os.Args[2:]))
+	}
+	sc, ok := subcommands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "hk: unknown command %q (try hk help)\n", os.Args[1])
+		os.Exit(2)
+	}
+	root, err := findRoot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hk: %v\n", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := sc.run(ctx, &env{root: root, start: time.Now()}, os.Args[2:]); err != nil {
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "hk %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// hiddenCommands are entry points hk re-executes itself into (the lab's sandbox init); they
+// do not look for the repository.
+var hiddenCommands = map[string]func(args []string) int{}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: hk <command> [flags]\n\ncommands:\n")
+	var names []string
+	for n := range subcommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-12s %s\n", n, subcommands[n].summary)
+	}
+}
+
+// findRoot returns $HK_ROOT or the nearest parent of the working directory holding build/versions.
+func findRoot() (string, error) {
+	if r := os.Getenv("HK_ROOT"); r != "" {
+		return filepath.Abs(r)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if st, err := os.Stat(filepath.Join(dir, "build", "versions")); err == nil && st.IsDir() {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the hk repository (no build/versions above the working directory; set HK_ROOT)")
+		}
+		dir = parent
+	}
+}

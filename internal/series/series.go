@@ -1,0 +1,207 @@
+// Package series selects patches from patches/<minor>/ and applies them with `git am` to a
+// worktree of the pristine upstream tree.
+package series
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hardened-hyperkube/hk/internal/tree"
+	"github.com/hardened-hyperkube/hk/internal/versions"
+)
+
+// Patch is one file of a series.
+type Patch struct {
+	Number string // "0001"
+	Name   string // "0001-apiserver-loopback-client-never-resolves-a-name.patch"
+	Path   string
+	SHA256 string
+}
+
+// Series is an ordered selection of patches.
+type Series struct {
+	Minor   string
+	Patches []Patch
+}
+
+// Selection values accepted by Select.
+const (
+	All  = "all"
+	None = "none"
+)
+
+// Dir returns the directory holding the series for a minor, under root.
+func Dir(root, minor string) string { return filepath.Join(root, "patches", minor) }
+
+// Select reads patches/<minor>/ and keeps the patches named by selection: "all", "none", or a
+// comma-separated list of patch numbers ("0002" or "0001,0002").
+func Select(root, minor, selection string) (*Series, error) {
+	dir := Dir(root, minor)
+	files, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9][0-9]-*.patch"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	s := &Series{Minor: minor}
+	if selection == None {
+		return s, nil
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no patches in %s", dir)
+	}
+	byNumber := map[string]Patch{}
+	var all []Patch
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		p := Patch{Number: filepath.Base(f)[:4], Name: filepath.Base(f), Path: f, SHA256: fmt.Sprintf("%x", sha256.Sum256(data))}
+		all = append(all, p)
+		byNumber[p.Number] = p
+	}
+	if selection == All || selection == "" {
+		s.Patches = all
+		return s, nil
+	}
+	seen := map[string]bool{}
+	for _, n := range strings.Split(selection, ",") {
+		n = strings.TrimSpace(n)
+		p, ok := byNumber[n]
+		if !ok {
+			return nil, fmt.Errorf("patch %q is not in %s (have %s)", n, dir, numbers(all))
+		}
+		if !seen[n] {
+			seen[n] = true
+			s.Patches = append(s.Patches, p)
+		}
+	}
+	// Always apply in series order, whatever order was asked for.
+	sort.Slice(s.Patches, func(i, j int) bool { return s.Patches[i].Number < s.Patches[j].Number })
+	return s, nil
+}
+
+// Label names the selection for output paths: "" for the whole series, "unpatched" for none,
+// "p0002" or "p0001-0003" for a subset.
+func (s *Series) Label(root string) string {
+	full, err := Select(root, s.Minor, All)
+	switch {
+	case len(s.Patches) == 0:
+		return "unpatched"
+	case err == nil && len(full.Patches) == len(s.Patches):
+		return ""
+	}
+	return "p" + strings.ReplaceAll(numbers(s.Patches), ",", "-")
+}
+
+// Digest identifies the exact patch contents applied; "" when none.
+func (s *Series) Digest() string {
+	if len(s.Patches) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, p := range s.Patches {
+		fmt.Fprintf(h, "%s %s\n", p.Name, p.SHA256)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func numbers(ps []Patch) string {
+	var n []string
+	for _, p := range ps {
+		n = append(n, p.Number)
+	}
+	return strings.Join(n, ",")
+}
+
+// Apply checks out a worktree of the pristine repository at worktreeDir, reset to the pristine
+// commit, and applies the series there with `git am`. It returns the resulting HEAD commit.
+// The worktree is scratch space owned by hk: local edits in it are discarded.
+func Apply(ctx context.Context, p *versions.Pins, pristine, worktreeDir string, s *Series) (string, error) {
+	base := "upstream-" + p.Kubernetes.Version
+	if _, err := os.Stat(filepath.Join(worktreeDir, ".git")); err != nil {
+		_ = os.RemoveAll(worktreeDir)
+		if _, err := tree.Git(p, pristine, "worktree", "prune").Run(ctx); err != nil {
+			return "", err
+		}
+		if _, err := tree.Git(p, pristine, "worktree", "add", "--quiet", "--detach", worktreeDir, base).Run(ctx); err != nil {
+			return "", err
+		}
+	} else {
+		_, _ = tree.Git(p, worktreeDir, "am", "--abort").Run(ctx) // left over from an interrupted run
+		for _, args := range [][]string{{"checkout", "--quiet", "--force", "--detach", base}, {"clean", "-ffdxq"}} {
+			if _, err := tree.Git(p, worktreeDir, args...).Run(ctx); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, patch := range s.Patches {
+		if _, err := tree.Git(p, worktreeDir, "am", "--quiet", "--committer-date-is-author-date", patch.Path).Run(ctx); err != nil {
+			detail := explainFailure(ctx, p, worktreeDir, patch)
+			_, _ = tree.Git(p, worktreeDir, "am", "--abort").Run(ctx)
+			return "", fmt.Errorf("patch %s does not apply to %s: %s", patch.Name, p.Kubernetes.Version, detail)
+		}
+	}
+	return tree.Git(p, worktreeDir, "rev-parse", "HEAD").Output(ctx)
+}
+
+var failedAtRE = regexp.MustCompile(`error: patch failed: (.+):(\d+)`)
+
+// explainFailure names the file and hunk that git could not apply, or git's own complaint when
+// the patch is malformed.
+func explainFailure(ctx context.Context, p *versions.Pins, dir string, patch Patch) string {
+	out, _ := tree.Git(p, dir, "apply", "--check", "-v", patch.Path).Run(ctx)
+	if m := failedAtRE.FindStringSubmatch(out); m != nil {
+		line, _ := strconv.Atoi(m[2])
+		if n, header := findHunk(patch.Path, m[1], line); n > 0 {
+			return fmt.Sprintf("%s: hunk #%d (%s) does not match the tree", m[1], n, header)
+		}
+		return fmt.Sprintf("%s: hunk at line %d does not match the tree", m[1], line)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "fatal: ") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return "git am failed: " + strings.TrimSpace(out)
+}
+
+var hunkRE = regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@`)
+
+// findHunk returns the 1-based index and header of the hunk for file starting at old line.
+func findHunk(patchPath, file string, line int) (int, string) {
+	f, err := os.Open(patchPath)
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	inFile, n := false, 0
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "diff --git ") {
+			inFile = strings.HasSuffix(l, " b/"+file)
+			n = 0
+			continue
+		}
+		if !inFile {
+			continue
+		}
+		if m := hunkRE.FindStringSubmatch(l); m != nil {
+			n++
+			if start, _ := strconv.Atoi(m[1]); start == line {
+				return n, strings.TrimSpace(m[0])
+			}
+		}
+	}
+	return 0, ""
+}
