@@ -1,0 +1,330 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/dnshole"
+	"github.com/hardened-hyperkube/hk/internal/pki"
+	"github.com/hardened-hyperkube/hk/internal/sandbox"
+)
+
+// SandboxCommand is the hidden hk subcommand the sandbox's init runs.
+const SandboxCommand = "__lab-sandbox"
+
+const (
+	advertiseIP  = "192.0.2.10" // on lo inside the sandbox only (TEST-NET-1, never routed)
+	securePort   = "6443"
+	etcdClient   = "http://127.0.0.1:2379"
+	etcdPeer     = "http://127.0.0.1:2380"
+	stopGrace    = 15 * time.Second
+	probePeriod  = 250 * time.Millisecond
+	probeTimeout = 2 * time.Second
+)
+
+// sandboxConfig is handed from the host side to the sandbox's init as JSON.
+type sandboxConfig struct {
+	Spec      sandbox.Spec  `json:"spec"`
+	Profile   Profile       `json:"profile"`
+	Apiserver []string      `json:"apiserver"` // argv prefix: binary, plus "kube-apiserver" for hyperkube
+	Etcd      string        `json:"etcd"`
+	Work      string        `json:"work"`
+	PKI       pki.Files     `json:"pki"`
+	Deadline  time.Duration `json:"deadline"` // how long to wait for ready
+	Hold      time.Duration `json:"hold"`     // how long to watch after ready
+	Boots     int           `json:"boots"`    // >1: power-cycle soak
+	Result    string        `json:"result"`
+}
+
+// SandboxMain is the sandbox's init: it sets up the namespaces, runs the boots and writes the
+// result. Its exit ends every process in the sandbox.
+func SandboxMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: hk "+SandboxCommand+" CONFIG")
+		return 2
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var cfg sandboxConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	res := &Result{Profile: cfg.Profile.Name}
+	if err := runInside(ctx, &cfg, res); err != nil {
+		res.Error = err.Error()
+	}
+	out, _ := json.Marshal(res)
+	if err := os.WriteFile(cfg.Result, out, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
+	if err := sandbox.Setup(cfg.Spec); err != nil {
+		return err
+	}
+	answerAfter := cfg.Profile.DNSAnswersAfter
+	if answerAfter < 0 {
+		answerAfter = time.Nanosecond // answering from the start
+	}
+	var addrs []string
+	for _, a := range cfg.Profile.nameserverAddrs() {
+		addrs = append(addrs, net.JoinHostPort(a, "53"))
+	}
+	dns, err := dnshole.Start(answerAfter, addrs...)
+	if err != nil {
+		return err
+	}
+	defer dns.Close()
+	client, err := probeClient(cfg.PKI)
+	if err != nil {
+		return err
+	}
+	boots := max(cfg.Boots, 1)
+	for i := 0; i < boots && ctx.Err() == nil; i++ {
+		seen := len(dns.Queries())
+		b, err := boot(ctx, cfg, client, i, boots > 1)
+		if err != nil {
+			return err
+		}
+		b.DNSNames = map[string]int{}
+		for _, q := range dns.Queries()[seen:] {
+			b.DNSQueries++
+			b.DNSNames[strings.TrimSuffix(q.Name, ".")+"/"+q.Type]++
+		}
+		res.Boots = append(res.Boots, *b)
+	}
+	return ctx.Err()
+}
+
+// boot starts etcd and the apiserver, watches the apiserver, and stops both: in order at the end
+// of a run, or with SIGKILL (a power cut) between the boots of a soak.
+func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, powerCut bool) (*Boot, error) {
+	etcd, err := startProcess("etcd", []string{cfg.Etcd,
+		"--name=lab", "--data-dir=" + filepath.Join(cfg.Work, "etcd-data"),
+		"--listen-client-urls=" + etcdClient, "--advertise-client-urls=" + etcdClient,
+		"--listen-peer-urls=" + etcdPeer, "--initial-advertise-peer-urls=" + etcdPeer,
+		"--initial-cluster=lab=" + etcdPeer, "--listen-metrics-urls=",
+	}, filepath.Join(cfg.Work, fmt.Sprintf("etcd-%d.log", n+1)))
+	if err != nil {
+		return nil, err
+	}
+	defer etcd.stop(stopGrace) // after the apiserver: stopped the other way round it hangs
+	if err := waitEtcd(ctx, etcd); err != nil {
+		return nil, err
+	}
+
+	apiLog := filepath.Join(cfg.Work, fmt.Sprintf("kube-apiserver-%d.log", n+1))
+	api, err := startProcess("kube-apiserver", append(append([]string{}, cfg.Apiserver...),
+		"--etcd-servers="+etcdClient,
+		"--bind-address=0.0.0.0", "--secure-port="+securePort, "--advertise-address="+advertiseIP,
+		"--tls-cert-file="+cfg.PKI.ServingCert, "--tls-private-key-file="+cfg.PKI.ServingKey,
+		"--client-ca-file="+cfg.PKI.CACert, "--token-auth-file="+cfg.PKI.TokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+cfg.PKI.SAPub, "--service-account-signing-key-file="+cfg.PKI.SAKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+	), apiLog)
+	if err != nil {
+		return nil, err
+	}
+	b := watch(ctx, cfg, client, api)
+	if powerCut {
+		api.kill()
+		etcd.kill()
+	} else {
+		api.stop(stopGrace)
+	}
+	if b.ExitedAfter >= 0 {
+		b.FatalLine = fatalLine(apiLog)
+	}
+	if b.Outcome != OutcomeReady {
+		b.LogTail = tail(apiLog, 30)
+	}
+	return b, nil
+}
+
+// watch probes /readyz until the apiserver is ready, exits or the deadline passes, then keeps
+// watching it for cfg.Hold after ready.
+func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *process) *Boot {
+	b := &Boot{ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, LoopbackHost: "none"}
+	deadline := time.NewTimer(cfg.Deadline)
+	defer deadline.Stop()
+	tick := time.NewTicker(probePeriod)
+	defer tick.Stop()
+	var readyAt time.Time
+	for {
+		select {
+		case <-api.exited:
+			b.Outcome = OutcomeExited
+			b.ExitedAfter = api.exitAt.Sub(api.started).Seconds()
+			b.ExitCode = api.exitCode()
+			if !readyAt.IsZero() {
+				b.AliveAfterReady = api.exitAt.Sub(readyAt).Seconds()
+			}
+			return b
+		case <-ctx.Done():
+			b.Outcome = OutcomeNotReady
+			if !readyAt.IsZero() {
+				b.Outcome = OutcomeReady
+				b.AliveAfterReady = time.Since(readyAt).Seconds()
+			}
+			return b
+		case <-deadline.C:
+			if readyAt.IsZero() {
+				b.Outcome = OutcomeNotReady
+				b.LoopbackHost = loopbackHost()
+				return b
+			}
+		case <-tick.C:
+		}
+		if readyAt.IsZero() {
+			ok, failing := probe(client, cfg.PKI.Token)
+			if ok {
+				readyAt = time.Now()
+				b.ReadyAfter = readyAt.Sub(api.started).Seconds()
+				b.LoopbackHost = loopbackHost()
+			} else if len(failing) > 0 {
+				b.NotReadyChecks = failing
+			}
+		}
+		if !readyAt.IsZero() && time.Since(readyAt) >= cfg.Hold {
+			b.Outcome = OutcomeReady
+			b.AliveAfterReady = time.Since(readyAt).Seconds()
+			return b
+		}
+	}
+}
+
+func waitEtcd(ctx context.Context, etcd *process) error {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if !etcd.running() {
+			return fmt.Errorf("etcd exited: %s", fatalLine(etcd.logPath))
+		}
+		if resp, err := client.Get(etcdClient + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("etcd not healthy after 60s: %s", fatalLine(etcd.logPath))
+}
+
+func probeClient(files pki.Files) (*http.Client, error) {
+	ca, err := os.ReadFile(files.CACert)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("no certificate in %s", files.CACert)
+	}
+	return &http.Client{
+		Timeout: probeTimeout,
+		// The probe dials the advertised address, never 127.0.0.1 or ::1, so that every
+		// loopback connection in the TCP table is the apiserver's own.
+		Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true},
+	}, nil
+}
+
+// probe asks /readyz?verbose; it returns whether it answered 200 and the failing checks if not.
+func probe(client *http.Client, token string) (bool, []string) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(advertiseIP, securePort)+"/readyz?verbose", nil)
+	if err != nil {
+		return false, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusOK {
+		return true, nil
+	}
+	var failing []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "[-]") {
+			name, _, _ := strings.Cut(strings.TrimPrefix(l, "[-]"), " ")
+			failing = append(failing, name)
+		}
+	}
+	return false, failing
+}
+
+// loopbackHost reads the sandbox's TCP tables for established connections to the secure port
+// on a loopback address: the apiserver's client to itself.
+func loopbackHost() string {
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != "01" { // 01 = ESTABLISHED
+				continue
+			}
+			ip, port, ok := parseProcAddr(f[2]) // remote address
+			if ok && port == 6443 && ip.IsLoopback() {
+				if v4 := ip.To4(); v4 != nil {
+					return v4.String()
+				}
+				return ip.String()
+			}
+		}
+	}
+	return "none"
+}
+
+// parseProcAddr decodes "0100007F:192B" (IPv4) or a 32-hex-digit IPv6 address, both stored as
+// host-endian 32-bit words.
+func parseProcAddr(s string) (net.IP, int, bool) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, 0, false
+	}
+	raw, err := hex.DecodeString(hexIP)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return nil, 0, false
+	}
+	ip := make(net.IP, len(raw))
+	for w := 0; w < len(raw); w += 4 {
+		ip[w], ip[w+1], ip[w+2], ip[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
+	}
+	var port int
+	if _, err := fmt.Sscanf(hexPort, "%X", &port); err != nil {
+		return nil, 0, false
+	}
+	return ip, port, true
+}

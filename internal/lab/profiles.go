@@ -1,0 +1,105 @@
+package lab
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Profile is one network condition the apiserver boots under.
+type Profile struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	DisableIPv6 bool   `json:"disableIPv6"`
+	// NSSwitch is /etc/nsswitch.conf; "" makes the file absent.
+	NSSwitch string `json:"nsswitch"`
+	// Hosts is /etc/hosts.
+	Hosts string `json:"hosts"`
+	// Nameservers is how many nameserver lines resolv.conf gets; each points at the lab's
+	// DNS server on its own 127.0.0.x address.
+	Nameservers int `json:"nameservers"`
+	// ResolvOptions is resolv.conf's options line ("" for the defaults: timeout:5 attempts:2).
+	ResolvOptions string `json:"resolvOptions"`
+	// DNSAnswersAfter is when the nameservers start answering; 0 means never (blackholed),
+	// a negative value means from the start (working DNS).
+	DNSAnswersAfter time.Duration `json:"dnsAnswersAfter"`
+}
+
+const (
+	hostsWithLocalhost = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n192.0.2.10\tlab\n"
+	hostsNoLocalhost   = "192.0.2.10\tlab\n"
+	filesFirst         = "hosts: files dns\n"
+	dnsFirst           = "hosts: dns files\n"
+)
+
+// DefaultTransientDNSBack is when DNS comes back in the transient profile.
+const DefaultTransientDNSBack = 90 * time.Second
+
+var profiles = map[string]Profile{
+	"healthy": {
+		Name: "healthy", Description: "IPv6 on, hosts: files dns, localhost in /etc/hosts, nameservers answer",
+		NSSwitch: filesFirst, Hosts: hostsWithLocalhost, Nameservers: 3, DNSAnswersAfter: -1,
+	},
+	"field": {
+		Name: "field", Description: "the power-cut node: IPv6 off, hosts: dns files, 3 nameservers that drop packets, default resolver options (30 s per lookup)",
+		DisableIPv6: true, NSSwitch: dnsFirst, Hosts: hostsWithLocalhost, Nameservers: 3,
+	},
+	"field-slow": {
+		Name: "field-slow", Description: "field with options timeout:15 (90 s per lookup), so an unpatched v1.37 dies deterministically",
+		DisableIPv6: true, NSSwitch: dnsFirst, Hosts: hostsWithLocalhost, Nameservers: 3, ResolvOptions: "timeout:15",
+	},
+	"transient": {
+		Name: "transient", Description: "field-slow until the routes come back: nameservers answer after 90 s (--dns-back)",
+		DisableIPv6: true, NSSwitch: dnsFirst, Hosts: hostsWithLocalhost, Nameservers: 3, ResolvOptions: "timeout:15",
+		DNSAnswersAfter: DefaultTransientDNSBack,
+	},
+	"no-localhost": {
+		Name: "no-localhost", Description: "IPv6 off, no nsswitch.conf, /etc/hosts without localhost, 3 nameservers that drop packets",
+		DisableIPv6: true, NSSwitch: "", Hosts: hostsNoLocalhost, Nameservers: 3,
+	},
+}
+
+// Profiles returns every profile, sorted by name.
+func Profiles() []Profile {
+	var out []Profile
+	for _, p := range profiles {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// LookupProfile returns the named profile.
+func LookupProfile(name string) (Profile, error) {
+	p, ok := profiles[name]
+	if !ok {
+		var names []string
+		for _, p := range Profiles() {
+			names = append(names, p.Name)
+		}
+		return Profile{}, fmt.Errorf("unknown profile %q (have %s)", name, strings.Join(names, ", "))
+	}
+	return p, nil
+}
+
+// nameserverAddrs are the addresses the lab's DNS server listens on, one per nameserver line.
+func (p Profile) nameserverAddrs() []string {
+	var out []string
+	for i := 0; i < p.Nameservers; i++ {
+		out = append(out, fmt.Sprintf("127.0.0.%d", 53+i))
+	}
+	return out
+}
+
+// ResolvConf renders /etc/resolv.conf.
+func (p Profile) ResolvConf() string {
+	var b strings.Builder
+	for _, a := range p.nameserverAddrs() {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	if p.ResolvOptions != "" {
+		fmt.Fprintf(&b, "options %s\n", p.ResolvOptions)
+	}
+	return b.String()
+}

@@ -1,0 +1,147 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Outcomes of one boot.
+const (
+	OutcomeReady    = "ready"     // reached /readyz 200 and was still running at the end
+	OutcomeExited   = "exited"    // the apiserver process exited
+	OutcomeNotReady = "not-ready" // still running, never ready by the deadline
+)
+
+// Boot is what one start of etcd and kube-apiserver showed.
+type Boot struct {
+	Outcome string `json:"outcome"`
+	// ReadyAfter is the time from starting the apiserver to the first /readyz 200; -1 if never.
+	ReadyAfter float64 `json:"readyAfterSeconds"`
+	// ExitedAfter is the time from starting the apiserver to its exit; -1 if it did not exit.
+	ExitedAfter float64 `json:"exitedAfterSeconds"`
+	ExitCode    int     `json:"exitCode"`
+	FatalLine   string  `json:"fatalLine,omitempty"`
+	// AliveAfterReady is how long the apiserver was observed running after it became ready.
+	AliveAfterReady float64 `json:"aliveAfterReadySeconds"`
+	// DNSQueries counts queries the lab's nameservers received during this boot, by name.
+	DNSQueries int            `json:"dnsQueries"`
+	DNSNames   map[string]int `json:"dnsNames,omitempty"`
+	// LoopbackHost is the address the apiserver's client to itself connected to, read from the
+	// sandbox's TCP table ("127.0.0.1", "::1"), or "none" when no such connection was seen.
+	LoopbackHost string `json:"loopbackHost"`
+	// NotReadyChecks are the /readyz checks that failed at the last failing probe.
+	NotReadyChecks []string `json:"notReadyChecks,omitempty"`
+	LogTail        []string `json:"logTail,omitempty"`
+}
+
+// Result is one lab run: a binary under a profile, booted once (run) or many times (soak).
+type Result struct {
+	Binary  string `json:"binary"`
+	Version string `json:"version"`
+	Profile string `json:"profile"`
+	Boots   []Boot `json:"boots"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Summary condenses a soak.
+type Summary struct {
+	Boots, Ready, Exited, NotReady int
+	SlowestReady                   float64
+}
+
+// Summarize counts the boots' outcomes.
+func (r *Result) Summarize() Summary {
+	s := Summary{Boots: len(r.Boots)}
+	for _, b := range r.Boots {
+		switch b.Outcome {
+		case OutcomeReady:
+			s.Ready++
+			if b.ReadyAfter > s.SlowestReady {
+				s.SlowestReady = b.ReadyAfter
+			}
+		case OutcomeExited:
+			s.Exited++
+		default:
+			s.NotReady++
+		}
+	}
+	return s
+}
+
+// WriteJSON prints results for machines.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// WriteRecord prints one run for people.
+func WriteRecord(w io.Writer, r *Result) {
+	fmt.Fprintf(w, "binary:    %s\nversion:   %s\nprofile:   %s\n", r.Binary, r.Version, r.Profile)
+	if r.Error != "" {
+		fmt.Fprintf(w, "error:     %s\n", r.Error)
+	}
+	for i, b := range r.Boots {
+		if len(r.Boots) > 1 {
+			fmt.Fprintf(w, "boot %d:\n", i+1)
+		}
+		fmt.Fprintf(w, "outcome:   %s\n", b.Outcome)
+		fmt.Fprintf(w, "ready:     %s\n", seconds(b.ReadyAfter))
+		if b.Outcome == OutcomeReady {
+			fmt.Fprintf(w, "alive:     %.0fs after ready\n", b.AliveAfterReady)
+		}
+		if b.ExitedAfter >= 0 {
+			fmt.Fprintf(w, "exited:    after %.1fs, code %d\nfatal:     %s\n", b.ExitedAfter, b.ExitCode, b.FatalLine)
+		}
+		fmt.Fprintf(w, "dns:       %d queries %s\nloopback:  %s\n", b.DNSQueries, names(b.DNSNames), b.LoopbackHost)
+		if len(b.NotReadyChecks) > 0 && b.Outcome != OutcomeReady {
+			fmt.Fprintf(w, "failing:   %s\n", strings.Join(b.NotReadyChecks, ", "))
+		}
+	}
+}
+
+// WriteTable prints one row per result (its first boot), for the matrix.
+func WriteTable(w io.Writer, results []*Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BINARY\tVERSION\tPROFILE\tOUTCOME\tREADY\tEXITED\tDNS QUERIES\tLOOPBACK\tFATAL")
+	for _, r := range results {
+		if len(r.Boots) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\terror\t-\t-\t-\t-\t%s\n", r.Binary, r.Version, r.Profile, r.Error)
+			continue
+		}
+		b := r.Boots[0]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d %s\t%s\t%s\n", r.Binary, r.Version, r.Profile, b.Outcome,
+			seconds(b.ReadyAfter), seconds(b.ExitedAfter), b.DNSQueries, names(b.DNSNames), b.LoopbackHost, short(b.FatalLine, 90))
+	}
+	tw.Flush()
+}
+
+func seconds(s float64) string {
+	if s < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", s)
+}
+
+func names(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var out []string
+	for n, c := range m {
+		out = append(out, fmt.Sprintf("%s×%d", n, c))
+	}
+	sort.Strings(out)
+	return "(" + strings.Join(out, " ") + ")"
+}
+
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,150 @@
+// Package lab boots a real etcd and a real kube-apiserver inside a sandbox that reproduces a
+// network condition (a Profile), and reports what happened: ready or exited, when, with which
+// fatal line, how many DNS queries, and which loopback address the apiserver used for itself.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/pki"
+	"github.com/hardened-hyperkube/hk/internal/sandbox"
+)
+
+// Options is one lab run.
+type Options struct {
+	Binary  string  // hyperkube or kube-apiserver
+	Etcd    string  // etcd binary
+	Profile Profile //
+	// Deadline is how long to wait for /readyz after starting the apiserver.
+	Deadline time.Duration
+	// Hold is how long to keep watching after ready (a run); a soak ignores it.
+	Hold time.Duration
+	// Boots > 1 makes a power-cycle soak: SIGKILL both processes after each boot and start
+	// again on the same etcd data.
+	Boots int
+	// Keep leaves the work directory (logs, certificates, etcd data) for inspection.
+	Keep bool
+	Log  func(format string, args ...any)
+}
+
+// Run boots the binary under the profile in a new sandbox and returns the result. Everything the
+// run started is gone when Run returns, whether it succeeded, failed or was cancelled.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	argv, err := apiserverArgv(o.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(o.Etcd); err != nil {
+		return nil, fmt.Errorf("etcd binary: %w", err)
+	}
+	if err := command.Require("ip"); err != nil {
+		return nil, err
+	}
+	version, err := command.New(argv[0], append(argv[1:], "--version")...).Output(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a kube-apiserver: %w", o.Binary, err)
+	}
+	version = strings.TrimPrefix(version, "Kubernetes ")
+
+	work, err := os.MkdirTemp("", "hk-lab-")
+	if err != nil {
+		return nil, err
+	}
+	if o.Keep {
+		o.Log("keeping work directory %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	for _, d := range []string{"pki", "etc"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	files, err := pki.Write(filepath.Join(work, "pki"),
+		[]net.IP{net.ParseIP(advertiseIP), net.ParseIP("127.0.0.1"), net.IPv6loopback}, []string{"localhost", "lab"})
+	if err != nil {
+		return nil, err
+	}
+	etc := map[string]*string{
+		"resolv.conf":   sandbox.Text(o.Profile.ResolvConf()),
+		"hosts":         sandbox.Text(o.Profile.Hosts),
+		"hostname":      sandbox.Text("lab\n"),
+		"nsswitch.conf": nil,
+	}
+	if o.Profile.NSSwitch != "" {
+		etc["nsswitch.conf"] = sandbox.Text(o.Profile.NSSwitch)
+	}
+	cfg := sandboxConfig{
+		Spec: sandbox.Spec{Hostname: "lab", DisableIPv6: o.Profile.DisableIPv6,
+			Addresses: []string{advertiseIP + "/32"}, Etc: etc, EtcDir: filepath.Join(work, "etc")},
+		Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
+		Deadline: o.Deadline, Hold: o.Hold, Boots: o.Boots, Result: filepath.Join(work, "result.json"),
+	}
+	cfgPath := filepath.Join(work, "config.json")
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return nil, err
+	}
+	cmd, err := sandbox.Command(SandboxCommand, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	sandboxLog := filepath.Join(work, "sandbox.log")
+	logFile, err := os.Create(sandboxLog)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
+	runErr := sandbox.Run(ctx, cmd, 2*stopGrace+5*time.Second)
+
+	res := &Result{}
+	data, err = os.ReadFile(cfg.Result)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox wrote no result (exit: %v): %s", runErr, strings.Join(tail(sandboxLog, 5), " | "))
+	}
+	if err := json.Unmarshal(data, res); err != nil {
+		return nil, err
+	}
+	res.Binary, res.Version = o.Binary, version
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if res.Error != "" && len(res.Boots) == 0 {
+		return res, errors.New(res.Error)
+	}
+	return res, nil
+}
+
+// apiserverArgv returns how to start kube-apiserver from path: a hyperkube binary needs the
+// component name first; a symlink named kube-apiserver or a plain kube-apiserver does not.
+func apiserverArgv(path string) ([]string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver binary: %w", err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("apiserver binary %s is not an executable file", abs)
+	}
+	if filepath.Base(abs) == "hyperkube" {
+		return []string{abs, "kube-apiserver"}, nil
+	}
+	return []string{abs}, nil
+}
