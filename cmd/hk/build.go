@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
+	"github.com/hardened-hyperkube/hk/internal/upstreamtest"
 	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
@@ -17,6 +19,8 @@ func init() {
 	subcommands["pin"] = subcommand{"write build/versions/<version>.json from the Go module proxy", runPin}
 	subcommands["materialize"] = subcommand{"rebuild the pristine upstream tree from pinned modules", runMaterialize}
 	subcommands["build"] = subcommand{"build out/<version>[-label]/hyperkube from pins and a patch series", runBuild}
+	subcommands["sizes"] = subcommand{"build the six components separately and compare their total size with hyperkube's", runSizes}
+	subcommands["upstream-test"] = subcommand{"run upstream's unit tests of every package the series touches, on the patched tree", runUpstreamTest}
 }
 
 func newFlags(name, usage string) *flag.FlagSet {
@@ -96,5 +100,64 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Printf("%s\n  version %s\n  sha256  %s\n  patches %d\n  took    %s\n", res.Binary, res.Provenance.GitVersion,
 		res.Provenance.SHA256, len(res.Provenance.Patches), res.Elapsed.Round(1e9))
+	return nil
+}
+
+func runUpstreamTest(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("upstream-test", "[--version V] [--patches all|...] [--list]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release")
+	patches := fs.String("patches", series.All, "which patches to apply before testing")
+	list := fs.Bool("list", false, "only print the packages the series touches")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	o := build.Options{Root: e.root, Version: *version, Selection: *patches, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf}
+	minor, err := versions.Minor(*version)
+	if err != nil {
+		return err
+	}
+	s, err := series.Select(e.root, minor, *patches)
+	if err != nil {
+		return err
+	}
+	pkgs, err := upstreamtest.Packages(s)
+	if err != nil {
+		return err
+	}
+	if *list {
+		fmt.Println(strings.Join(pkgs, "\n"))
+		return nil
+	}
+	if len(pkgs) == 0 {
+		return fmt.Errorf("the selected patches touch no Go package")
+	}
+	t, err := build.Prepare(ctx, o)
+	if err != nil {
+		return err
+	}
+	e.logf("upstream-test %s: go test %d packages in %s", *version, len(pkgs), t.Dir)
+	return upstreamtest.Run(ctx, t.Dir, pkgs, os.Stdout)
+}
+
+func runSizes(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("sizes", "[--version V] [--patches all|...]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release")
+	patches := fs.String("patches", series.All, "which patches to apply")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sizes, err := build.CompareSizes(ctx, build.Options{Root: e.root, Version: *version, Selection: *patches,
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
+	if err != nil {
+		return err
+	}
+	var separate int64
+	for _, s := range sizes[:len(sizes)-1] {
+		separate += s.Bytes
+		fmt.Printf("%-24s %8.1f MB\n", s.Name, float64(s.Bytes)/1e6)
+	}
+	hk := sizes[len(sizes)-1].Bytes
+	fmt.Printf("%-24s %8.1f MB\n%-24s %8.1f MB\n%-24s %8.2fx\n", "six separately", float64(separate)/1e6,
+		"hyperkube", float64(hk)/1e6, "hyperkube / separate", float64(hk)/float64(separate))
 	return nil
 }

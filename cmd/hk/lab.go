@@ -17,7 +17,26 @@ import (
 
 func init() {
 	subcommands["lab"] = subcommand{"boot etcd + kube-apiserver in a sandbox under a network profile (run, matrix, soak, profiles)", runLab}
+	subcommands["etcd"] = subcommand{"build out/etcd/<version>/etcd at the version a release pins", runEtcd}
 	hiddenCommands[lab.SandboxCommand] = lab.SandboxMain
+}
+
+func runEtcd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("etcd", "[--version V]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release whose pinned etcd to build")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	pins, err := versions.Load(e.root, *version)
+	if err != nil {
+		return err
+	}
+	path, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+	if err != nil {
+		return err
+	}
+	fmt.Println(path)
+	return nil
 }
 
 func runLab(ctx context.Context, e *env, args []string) error {

@@ -45,10 +45,13 @@ type Provenance struct {
 	Patches       []series.Patch    `json:"patches"`
 	SeriesDigest  string            `json:"seriesDigest,omitempty"`
 	OverlaySHA256 string            `json:"overlaySha256"`
-	GoVersion     string            `json:"goVersion"`
-	Env           []string          `json:"env"`
-	Flags         []string          `json:"flags"`
-	SHA256        string            `json:"sha256"`
+	// InputsDigest covers everything above that decides the binary; a build whose inputs
+	// match an existing output's is skipped.
+	InputsDigest string   `json:"inputsDigest"`
+	GoVersion    string   `json:"goVersion"`
+	Env          []string `json:"env"`
+	Flags        []string `json:"flags"`
+	SHA256       string   `json:"sha256"`
 }
 
 // Result describes a finished build.
@@ -70,9 +73,18 @@ func OutputDir(outDir, version, label string) string {
 
 var buildEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
 
-// Build runs pins → materialize → patch → go build and writes the outputs atomically.
-func Build(ctx context.Context, o Options) (*Result, error) {
-	start := time.Now()
+// Tree is a materialized tree with a series applied, ready to build or test.
+type Tree struct {
+	Pins   *versions.Pins
+	Series *series.Series
+	Label  string // series.Label: "" for the whole series
+	Dir    string // the worktree
+	Commit string // HEAD after git am
+}
+
+// Prepare materializes the pinned tree and applies the selected patches in the selection's own
+// worktree under CacheDir.
+func Prepare(ctx context.Context, o Options) (*Tree, error) {
 	pins, err := versions.Load(o.Root, o.Version)
 	if err != nil {
 		return nil, err
@@ -82,23 +94,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	overlay := filepath.Join(o.Root, "build", "hyperkube", minor)
-	overlayFiles, _ := filepath.Glob(filepath.Join(overlay, "*.go"))
-	if len(overlayFiles) == 0 {
-		return nil, fmt.Errorf("no hyperkube overlay for %s at %s", minor, overlay)
-	}
 	if err := command.Require("go", "git"); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	unlock, err := lock(filepath.Join(o.OutDir, ".build.lock"), o.Log)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
 	pristine, err := tree.Materialize(ctx, pins, o.CacheDir, o.Log)
 	if err != nil {
 		return nil, err
@@ -110,24 +108,52 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Tree{Pins: pins, Series: s, Label: label, Dir: work, Commit: commit}, nil
+}
+
+// Build runs pins → materialize → patch → go build and writes the outputs atomically.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	if _, err := versions.Load(o.Root, o.Version); err != nil {
+		return nil, err // unknown version: say so before anything else
+	}
+	minor, _ := versions.Minor(o.Version)
+	overlay := filepath.Join(o.Root, "build", "hyperkube", minor)
+	overlayFiles, _ := filepath.Glob(filepath.Join(overlay, "*.go"))
+	if len(overlayFiles) == 0 {
+		return nil, fmt.Errorf("no hyperkube overlay for %s at %s", minor, overlay)
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lock(filepath.Join(o.OutDir, ".build.lock"), o.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res, ok := upToDate(o, minor, overlayFiles, goVersion); ok {
+		o.Log("build %s: %s is up to date", o.Version, res.Dir)
+		res.Elapsed = time.Since(start)
+		return res, nil
+	}
+
+	t, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	pins, s, label, work, commit := t.Pins, t.Series, t.Label, t.Dir, t.Commit
 	overlayDigest, err := copyOverlay(overlayFiles, filepath.Join(work, "cmd", "hyperkube"))
 	if err != nil {
 		return nil, err
 	}
 
-	gitVersion := o.Version
-	if d := s.Digest(); d != "" {
-		gitVersion += "+hk." + d[:12]
-	}
-	major, minorNum, _ := strings.Cut(strings.TrimPrefix(minor, "v"), ".")
-	ldflags := []string{"-s", "-w"}
-	for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
-		for _, kv := range [][2]string{{"gitVersion", gitVersion}, {"gitCommit", commit}, {"gitTreeState", "clean"},
-			{"buildDate", pins.ReleaseTime}, {"gitMajor", major}, {"gitMinor", minorNum}} {
-			ldflags = append(ldflags, fmt.Sprintf("-X '%s.%s=%s'", pkg, kv[0], kv[1]))
-		}
-	}
-	flags := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " ")}
+	gitVersion := GitVersion(o.Version, s)
+	flags := goBuildFlags(minor, gitVersion, commit, pins.ReleaseTime)
 
 	final := OutputDir(o.OutDir, o.Version, label)
 	tmp, err := os.MkdirTemp(o.OutDir, "."+filepath.Base(final)+"-")
@@ -157,16 +183,13 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(filepath.Join(tmp, "SHA256SUMS"), []byte(sum+"  hyperkube\n"), 0o644); err != nil {
 		return nil, err
 	}
-	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
-	if err != nil {
-		return nil, err
-	}
 	prov := Provenance{
 		Version: o.Version, GitVersion: gitVersion, GitCommit: commit, BuildDate: pins.ReleaseTime,
 		PinsDigest: pins.Digest(), Modules: pins.All(), Patches: relativePatches(o.Root, s.Patches),
 		SeriesDigest: s.Digest(), OverlaySHA256: overlayDigest, GoVersion: goVersion,
 		Env: buildEnv, Flags: flags, SHA256: sum,
 	}
+	prov.InputsDigest = inputsDigest(o.Version, pins, s, overlayDigest, goVersion)
 	data, err := json.MarshalIndent(prov, "", "  ")
 	if err != nil {
 		return nil, err
@@ -184,6 +207,68 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Dir: final, Binary: filepath.Join(final, "hyperkube"), Provenance: prov, Elapsed: time.Since(start)}, nil
+}
+
+// GitVersion is the version a build reports: the release, plus "+hk.<series digest>" when
+// patches are applied (build metadata, so version comparisons are unaffected).
+func GitVersion(version string, s *series.Series) string {
+	if d := s.Digest(); d != "" {
+		return version + "+hk." + d[:12]
+	}
+	return version
+}
+
+// goBuildFlags are the go build flags of every binary: trimmed, stripped and version-stamped
+// the way upstream's hack/lib/version.sh stamps them.
+func goBuildFlags(minor, gitVersion, commit, buildDate string) []string {
+	major, minorNum, _ := strings.Cut(strings.TrimPrefix(minor, "v"), ".")
+	ldflags := []string{"-s", "-w"}
+	for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
+		for _, kv := range [][2]string{{"gitVersion", gitVersion}, {"gitCommit", commit}, {"gitTreeState", "clean"},
+			{"buildDate", buildDate}, {"gitMajor", major}, {"gitMinor", minorNum}} {
+			ldflags = append(ldflags, fmt.Sprintf("-X '%s.%s=%s'", pkg, kv[0], kv[1]))
+		}
+	}
+	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " ")}
+}
+
+// inputsDigest identifies what decides the binary: release, pinned modules, patches, overlay,
+// toolchain and build settings.
+func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlayDigest, goVersion string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%q\n", version, pins.Digest(), s.Digest(), overlayDigest, goVersion, buildEnv)
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// upToDate returns the existing output when its recorded inputs match the current ones and the
+// binary still matches its checksum.
+func upToDate(o Options, minor string, overlayFiles []string, goVersion string) (*Result, bool) {
+	pins, err := versions.Load(o.Root, o.Version)
+	if err != nil {
+		return nil, false
+	}
+	s, err := series.Select(o.Root, minor, o.Selection)
+	if err != nil {
+		return nil, false
+	}
+	dir := OutputDir(o.OutDir, o.Version, s.Label(o.Root))
+	data, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
+	if err != nil {
+		return nil, false
+	}
+	var prov Provenance
+	if json.Unmarshal(data, &prov) != nil {
+		return nil, false
+	}
+	overlayDigest, err := digestFiles(overlayFiles)
+	if err != nil || prov.InputsDigest != inputsDigest(o.Version, pins, s, overlayDigest, goVersion) {
+		return nil, false
+	}
+	bin := filepath.Join(dir, "hyperkube")
+	if sum, err := fileSHA256(bin); err != nil || sum != prov.SHA256 {
+		return nil, false
+	}
+	return &Result{Dir: dir, Binary: bin, Provenance: prov}, true
 }
 
 func nonEmpty(s, def string) string {
@@ -211,6 +296,19 @@ func copyOverlay(files []string, dst string) (string, error) {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return "", err
 	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return digestFiles(files)
+}
+
+func digestFiles(files []string) (string, error) {
 	h := sha256.New()
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -218,9 +316,6 @@ func copyOverlay(files []string, dst string) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(h, "%s %x\n", filepath.Base(f), sha256.Sum256(data))
-		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
-			return "", err
-		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
 }

@@ -1,0 +1,49 @@
+# The README's two commands: `make hyperkube` (the main job) and `make test` (all tests).
+# Every target is one call of hk or go test; the logic lives in Go.
+VERSION ?= v1.37.2
+HK      := out/bin/hk
+export PATH := $(PATH):/usr/local/go/bin
+INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
+
+.PHONY: deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
+
+deps:
+	scripts/install-deps.sh
+
+hk: deps
+	go build -o $(HK) ./cmd/hk
+
+# out/$(VERSION)/hyperkube: the whole series.
+hyperkube: hk
+	$(HK) build --version $(VERSION)
+
+# out/$(VERSION)-unpatched/hyperkube: upstream as is, the control.
+unpatched: hk
+	$(HK) build --version $(VERSION) --patches none
+
+# out/$(VERSION)-p0002-0003/hyperkube: the retry patches without the loopback fix.
+repair-retry: hk
+	$(HK) build --version $(VERSION) --patches 0002,0003
+
+etcd: hk
+	$(HK) etcd --version $(VERSION)
+
+lab-binaries: hyperkube unpatched repair-retry etcd
+
+test: unit-test upstream-test integration-test
+
+unit-test: deps
+	go test -count=1 ./cmd/... ./internal/...
+
+upstream-test: hk
+	$(HK) upstream-test --version $(VERSION)
+
+integration-test: lab-binaries
+	go test $(INTEGRATION_FLAGS) ./test/integration/...
+
+# Not in CI (see README for durations).
+matrix: lab-binaries
+	$(HK) lab matrix --binaries out/$(VERSION)-unpatched/hyperkube,out/$(VERSION)-p0002-0003/hyperkube,out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
+
+soak: lab-binaries
+	$(HK) lab soak --binary out/$(VERSION)/hyperkube --profile field --boots 50 && $(HK) lab soak --binary out/$(VERSION)-unpatched/hyperkube --profile field --boots 50

@@ -1,0 +1,62 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/versions"
+)
+
+// Size is one binary's size.
+type Size struct {
+	Name  string
+	Bytes int64
+}
+
+// CompareSizes builds each component on its own from the same patched tree with the same flags
+// as hyperkube, and returns their sizes followed by hyperkube's. The separate binaries are
+// deleted afterwards.
+func CompareSizes(ctx context.Context, o Options) ([]Size, error) {
+	res, err := Build(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lock(filepath.Join(o.OutDir, ".build.lock"), o.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	t, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	minor, _ := versions.Minor(o.Version)
+	flags := goBuildFlags(minor, GitVersion(o.Version, t.Series), t.Commit, t.Pins.ReleaseTime)
+	tmp, err := os.MkdirTemp("", "hk-sizes-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	var sizes []Size
+	for _, c := range Components {
+		out := filepath.Join(tmp, c)
+		o.Log("sizes: go build ./cmd/%s", c)
+		args := append(append([]string{}, flags...), "-o", out, "./cmd/"+c)
+		if _, err := command.New("go", args...).InDir(t.Dir).WithEnv(buildEnv...).Run(ctx); err != nil {
+			return nil, fmt.Errorf("build %s: %w", c, err)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			return nil, err
+		}
+		sizes = append(sizes, Size{Name: c, Bytes: st.Size()})
+	}
+	st, err := os.Stat(res.Binary)
+	if err != nil {
+		return nil, err
+	}
+	return append(sizes, Size{Name: "hyperkube", Bytes: st.Size()}), nil
+}

@@ -1,0 +1,43 @@
+package lab
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+func TestParseProcAddr(t *testing.T) {
+	tests := []struct {
+		in   string
+		ip   string
+		port int
+	}{
+		{"0100007F:192B", "127.0.0.1", 6443},
+		{"0A0200C0:0050", "192.0.2.10", 80},
+		{"00000000000000000000000001000000:192B", "::1", 6443},
+		{"0000000000000000FFFF00000100007F:192B", "127.0.0.1", 6443}, // v4-mapped
+	}
+	for _, tc := range tests {
+		ip, port, ok := parseProcAddr(tc.in)
+		if !ok || !ip.Equal(net.ParseIP(tc.ip)) || port != tc.port {
+			t.Errorf("parseProcAddr(%q) = %v %d %v, want %s %d", tc.in, ip, port, ok, tc.ip, tc.port)
+		}
+	}
+	if _, _, ok := parseProcAddr("zz:1"); ok {
+		t.Error("accepted garbage")
+	}
+}
+
+func TestProfilesRenderResolvConf(t *testing.T) {
+	p, err := LookupProfile("field-slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "nameserver 127.0.0.53\nnameserver 127.0.0.54\nnameserver 127.0.0.55\noptions timeout:15\n"
+	if got := p.ResolvConf(); got != want {
+		t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := LookupProfile("nope"); err == nil || !strings.Contains(err.Error(), "field-slow") {
+		t.Errorf("unknown profile error should list the profiles: %v", err)
+	}
+}

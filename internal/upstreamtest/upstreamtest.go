@@ -1,0 +1,73 @@
+// Package upstreamtest runs upstream's own unit tests of every package a patch series touches, on
+// the patched tree.
+package upstreamtest
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/series"
+)
+
+// Packages returns the Go import paths of the directories holding .go files the series changes:
+// staging/src/k8s.io/X/... maps to k8s.io/X/..., everything else to k8s.io/kubernetes/....
+func Packages(s *series.Series) ([]string, error) {
+	set := map[string]bool{}
+	for _, p := range s.Patches {
+		files, err := changedFiles(p.Path)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".go") {
+				continue
+			}
+			set[importPath(path.Dir(f))] = true
+		}
+	}
+	var out []string
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func importPath(dir string) string {
+	if rest, ok := strings.CutPrefix(dir, "staging/src/"); ok {
+		return rest
+	}
+	return "k8s.io/kubernetes/" + dir
+}
+
+func changedFiles(patchPath string) ([]string, error) {
+	f, err := os.Open(patchPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var files []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "+++ b/"); ok {
+			files = append(files, rest)
+		}
+	}
+	return files, sc.Err()
+}
+
+// Run runs `go test` for pkgs in the tree at dir, streaming output to w.
+func Run(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
+	args := append([]string{"test", "-count=1"}, pkgs...)
+	cmd := command.New("go", args...).InDir(dir).WithEnv("GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	cmd.Stdout, cmd.Stderr = w, w
+	_, err := cmd.Run(ctx)
+	return err
+}

@@ -1,0 +1,31 @@
+package upstreamtest
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hardened-hyperkube/hk/internal/series"
+)
+
+func TestPackagesOfTheV137Series(t *testing.T) {
+	s, err := series.Select("../..", "v1.37", series.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Packages(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"k8s.io/apiserver/pkg/server",
+		"k8s.io/kubernetes/pkg/registry/core/rest",
+		"k8s.io/kubernetes/pkg/registry/core/service/ipallocator/controller",
+		"k8s.io/kubernetes/pkg/registry/core/service/portallocator/controller",
+		"k8s.io/kubernetes/pkg/registry/rbac/rest",
+		"k8s.io/kubernetes/pkg/registry/scheduling/rest",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("packages (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system programs the build and the lab call, when they are missing: git (the tree
+# and git am), make, iproute2 (ip, inside the lab sandbox). Go itself is expected at
+# /usr/local/go or on PATH. Safe to run repeatedly; it changes nothing when all are present.
+set -euo pipefail
+need=()
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing ${need[*]}; run as root or install them (Debian: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
