@@ -5,13 +5,14 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
+.PHONY: image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
 
+# Static (no cgo): it also runs inside images, where it probes name resolution with Go's resolver.
 hk: deps
-	go build -o $(HK) ./cmd/hk
+	CGO_ENABLED=0 go build -o $(HK) ./cmd/hk
 
 # out/$(VERSION)/hyperkube: the whole series.
 hyperkube: hk
@@ -29,6 +30,11 @@ etcd: hk
 	$(HK) etcd --version $(VERSION)
 
 lab-binaries: hyperkube unpatched repair-retry etcd
+
+# hyperkube:$(VERSION) on an offline Alpine-like base (no registry here); with a registry:
+# $(HK) image build --version $(VERSION) --base alpine:3.15@sha256:<digest>
+image: hyperkube
+	$(HK) image build --version $(VERSION) --offline-base no-nsswitch
 
 test: unit-test upstream-test integration-test
 

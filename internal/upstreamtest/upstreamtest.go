@@ -65,7 +65,8 @@ func changedFiles(patchPath string) ([]string, error) {
 
 // Run runs `go test` for pkgs in the tree at dir, streaming output to w.
 func Run(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
-	args := append([]string{"test", "-count=1"}, pkgs...)
+	// -trimpath keeps the build cache independent of where the tree is, and shares it with hk build.
+	args := append([]string{"test", "-count=1", "-trimpath"}, pkgs...)
 	cmd := command.New("go", args...).InDir(dir).WithEnv("GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
 	cmd.Stdout, cmd.Stderr = w, w
 	_, err := cmd.Run(ctx)

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/image"
+	"github.com/hardened-hyperkube/hk/internal/versions"
+)
+
+func init() {
+	subcommands["image"] = subcommand{"build the product image (images/Dockerfile.alpine), or an offline Alpine-like base", runImage}
+}
+
+func runImage(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: hk image build|base [flags]")
+		return errUsage
+	}
+	switch args[0] {
+	case "base":
+		fs := newFlags("image base", "--variant "+strings.Join(image.BaseNames(), "|"))
+		variant := fs.String("variant", "no-nsswitch", "which nsswitch.conf the base carries")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		tag, err := image.BuildBase(ctx, *variant, e.logf)
+		if err != nil {
+			return err
+		}
+		fmt.Println(tag)
+		return nil
+	case "build":
+		fs := newFlags("image build", "[--version V] [--base REF | --offline-base VARIANT] [--tag T]")
+		version := fs.String("version", "v1.37.2", "release whose out/<version>/hyperkube goes in")
+		base := fs.String("base", "alpine:3.15", "base image reference (pin by digest for releases)")
+		offline := fs.String("offline-base", "", "build and use a local Alpine-like base instead: "+strings.Join(image.BaseNames(), ", "))
+		tag := fs.String("tag", "", "image tag (default hyperkube:<version>)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if _, err := versions.Load(e.root, *version); err != nil {
+			return err
+		}
+		if *offline != "" {
+			t, err := image.BuildBase(ctx, *offline, e.logf)
+			if err != nil {
+				return err
+			}
+			*base = t
+		}
+		if *tag == "" {
+			*tag = "hyperkube:" + *version
+		}
+		revision, err := command.New("git", "rev-parse", "HEAD").InDir(e.root).Output(ctx)
+		if err != nil {
+			revision = "unknown"
+		}
+		start := time.Now()
+		err = image.Build(ctx, image.BuildOptions{Root: e.root, BinaryDir: build.OutputDir(e.outDir(), *version, ""),
+			Version: *version, Base: *base, Tag: *tag, Revision: revision, Source: "hardened-hyperkube", Log: e.logf})
+		if err != nil {
+			return err
+		}
+		size, _ := command.New("docker", "image", "inspect", "-f", "{{.Size}}", *tag).Output(ctx)
+		fmt.Printf("%s (base %s): %s bytes, built in %s\n", *tag, *base, size, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	return fmt.Errorf("unknown image command %q (build, base)", args[0])
+}

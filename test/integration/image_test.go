@@ -1,0 +1,110 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/image"
+	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
+)
+
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: building images needs root (the Docker socket)")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Skipf("skipping: no Docker engine here: %v", err)
+	}
+}
+
+// probe runs the static hk's resolver probe inside image with IPv6 off and no network but the
+// container's own loopback, whose resolv.conf names a blackhole the probe serves itself.
+func probe(t *testing.T, hk, img string) resolveprobe.Report {
+	t.Helper()
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("docker", "run", "--rm", "--network", "none",
+		"--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
+		"-v", hk+":/hk:ro", "-v", resolv+":/etc/resolv.conf:ro",
+		"--entrypoint", "/hk", img, resolveprobe.Command, "--timeout", "12s").Output()
+	if err != nil {
+		t.Fatalf("probe in %s: %v", img, err)
+	}
+	var r resolveprobe.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("probe output %q: %v", out, err)
+	}
+	t.Logf("%s: %s", img, r.String())
+	return r
+}
+
+// staticHK builds hk without cgo, so it runs in any image and resolves with Go's own resolver,
+// as the apiserver does.
+func staticHK(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "hk")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/hk")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hk: %v\n%s", err, b)
+	}
+	return out
+}
+
+// The product image resolves localhost from /etc/hosts, without asking DNS, whatever
+// nsswitch.conf its base had — absent (Alpine <= 3.15), DNS-first, or already files-first.
+func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
+	requireDocker(t)
+	bin := filepath.Join(repoRoot(t), "out", builds["patched"], "hyperkube")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("skipping: %s not built (run `make hyperkube`)", bin)
+	}
+	hk := staticHK(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	for _, variant := range image.BaseNames() {
+		t.Run(variant, func(t *testing.T) {
+			base, err := image.BuildBase(ctx, variant, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tag := "hk-test-hyperkube:" + variant
+			t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+			err = image.Build(ctx, image.BuildOptions{Root: repoRoot(t), BinaryDir: filepath.Dir(bin), Version: version,
+				Base: base, Tag: tag, Revision: "test", Source: "test", Log: t.Logf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := probe(t, hk, tag)
+			if got.NSSwitchHosts != "hosts: files dns" {
+				t.Errorf("image nsswitch hosts line %q, want \"hosts: files dns\"", got.NSSwitchHosts)
+			}
+			if len(got.Queries) != 0 || !slices.Contains(got.Addrs, "127.0.0.1") {
+				t.Errorf("image resolved localhost to %v with %d DNS queries (%s); want 127.0.0.1 and none",
+					got.Addrs, len(got.Queries), got.Error)
+			}
+			if variant == "dns-first" {
+				// The control: the probe does see DNS-first lookups, in the base itself.
+				ctl := probe(t, hk, base)
+				if len(ctl.Queries) == 0 || ctl.NSSwitchHosts != "hosts: dns files" {
+					t.Errorf("base %s should ask DNS first: %s", base, ctl.String())
+				}
+			}
+			out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/usr/local/bin/kube-apiserver", tag, "--version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), version) {
+				t.Errorf("kube-apiserver symlink in the image: %v %q", err, out)
+			}
+		})
+	}
+}
