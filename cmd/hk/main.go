@@ -37,6 +37,12 @@ func (e *env) cacheDir() string { return filepath.Join(e.root, "out", "trees") }
 // errUsage marks an error whose message is the usage text.
 var errUsage = errors.New("usage")
 
+// exitStatus is returned by a subcommand whose exit code carries a result (hk doctor's verdict)
+// rather than an error.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
@@ -60,6 +66,10 @@ func main() {
 	if err := sc.run(ctx, &env{root: root, start: time.Now()}, os.Args[2:]); err != nil {
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
+		}
+		var status exitStatus
+		if errors.As(err, &status) {
+			os.Exit(int(status))
 		}
 		fmt.Fprintf(os.Stderr, "hk %s: %v\n", os.Args[1], err)
 		os.Exit(1)

@@ -1,0 +1,154 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/series"
+)
+
+// Binary is what doctor learns about a kube-apiserver or hyperkube binary.
+type Binary struct {
+	Path       string            `json:"path"`
+	GoVersion  string            `json:"goVersion"` // from the build info, e.g. go1.26.8
+	Settings   map[string]string `json:"settings"`  // CGO_ENABLED, -tags, -trimpath, ...
+	Kubernetes string            `json:"kubernetes,omitempty"`
+	// Series is our version suffix ("hk.<digest>") when the binary carries one; Patches are the
+	// patch numbers of the series in this checkout that give that digest, when one does.
+	Series  string   `json:"series,omitempty"`
+	Patches []string `json:"patches,omitempty"`
+	// LoopbackFix and RepairRetry say whether the binary has patches 0001 and 0002 (nil: unknown).
+	LoopbackFix *bool    `json:"loopbackFix"`
+	RepairRetry *bool    `json:"repairRetry"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+var (
+	hkSuffixRE = regexp.MustCompile(`v1\.\d+\.\d+\+hk\.([0-9a-f]{12})`)
+	versionRE  = regexp.MustCompile(`v1\.(\d+)\.(\d+)\S*`)
+	// retryMarker is logged only by the repair-retry patch.
+	retryMarker = []byte("Initial repair failed, will retry")
+)
+
+// inspectBinary reads the build info and our markers from path; repoRoot (may be "") is a
+// checkout whose patches/ identify a series digest.
+func inspectBinary(ctx context.Context, path, repoRoot string) *Binary {
+	b := &Binary{Path: path, Settings: map[string]string{}}
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		b.Problems = append(b.Problems, fmt.Sprintf("%s: not a Go binary or no build info: %v", path, err))
+		return b
+	}
+	b.GoVersion = info.GoVersion
+	for _, s := range info.Settings {
+		b.Settings[s.Key] = s.Value
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Problems = append(b.Problems, err.Error())
+		return b
+	}
+	retry := bytes.Contains(data, retryMarker)
+	b.RepairRetry = &retry
+	if m := hkSuffixRE.FindSubmatch(data); m != nil {
+		b.Kubernetes = string(m[0])
+		b.Series = "hk." + string(m[1])
+		b.Patches = matchSeries(repoRoot, b.Kubernetes, string(m[1]))
+		if b.Patches != nil {
+			fix := contains(b.Patches, "0001")
+			b.LoopbackFix = &fix
+		}
+	} else {
+		no := false
+		b.LoopbackFix = &no // our loopback fix always comes with the +hk suffix
+	}
+	if b.Kubernetes == "" {
+		b.Kubernetes = runVersion(ctx, path)
+	}
+	if b.Kubernetes == "" {
+		b.Problems = append(b.Problems, "Kubernetes version unknown (`--version` did not run); assuming v1.28 or later")
+	}
+	return b
+}
+
+// runVersion asks the binary itself; `--version` prints and exits without touching the network.
+func runVersion(ctx context.Context, path string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	args := []string{"--version"}
+	if filepath.Base(path) == "hyperkube" {
+		args = []string{"kube-apiserver", "--version"}
+	}
+	out, err := command.New(path, args...).Output(ctx)
+	if err != nil {
+		return ""
+	}
+	return versionRE.FindString(out)
+}
+
+// matchSeries returns the numbers of the subset of patches/<minor> whose digest is digest.
+func matchSeries(repoRoot, version, digest string) []string {
+	m := versionRE.FindStringSubmatch(version)
+	if repoRoot == "" || m == nil {
+		return nil
+	}
+	full, err := series.Select(repoRoot, "v1."+m[1], series.All)
+	if err != nil || len(full.Patches) > 12 {
+		return nil
+	}
+	n := len(full.Patches)
+	for mask := 1; mask < 1<<n; mask++ {
+		var nums []string
+		for i := 0; i < n; i++ {
+			if mask&(1<<i) != 0 {
+				nums = append(nums, full.Patches[i].Number)
+			}
+		}
+		s, err := series.Select(repoRoot, full.Minor, strings.Join(nums, ","))
+		if err == nil && strings.HasPrefix(s.Digest(), digest) {
+			return nums
+		}
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// minorOf returns 37 for "v1.37.2", or 0 when unknown.
+func minorOf(version string) int {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// goMinor returns 26 for "go1.26.8", or 0 when unknown.
+func goMinor(v string) int {
+	rest, ok := strings.CutPrefix(v, "go1.")
+	if !ok {
+		return 0
+	}
+	if i := strings.IndexAny(rest, ".rcbeta"); i >= 0 {
+		rest = rest[:i]
+	}
+	n, _ := strconv.Atoi(rest)
+	return n
+}
