@@ -24,7 +24,7 @@ func runResolveProbe(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	r, err := resolveprobe.Run(context.Background(), *nameserver, *timeout)
+	r, err := resolveprobe.Run(context.Background(), []string{*nameserver}, 0, *timeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/dnshole"
 	"github.com/hardened-hyperkube/hk/internal/pki"
+	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
 	"github.com/hardened-hyperkube/hk/internal/sandbox"
 )
 
@@ -43,9 +44,10 @@ type sandboxConfig struct {
 	Etcd      string        `json:"etcd"`
 	Work      string        `json:"work"`
 	PKI       pki.Files     `json:"pki"`
-	Deadline  time.Duration `json:"deadline"` // how long to wait for ready
-	Hold      time.Duration `json:"hold"`     // how long to watch after ready
-	Boots     int           `json:"boots"`    // >1: power-cycle soak
+	Deadline  time.Duration `json:"deadline"`  // how long to wait for ready
+	Hold      time.Duration `json:"hold"`      // how long to watch after ready
+	Boots     int           `json:"boots"`     // >1: power-cycle soak
+	ProbeOnly bool          `json:"probeOnly"` // resolve "localhost" once instead of booting
 	Result    string        `json:"result"`
 }
 
@@ -68,11 +70,21 @@ func SandboxMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	res := &Result{Profile: cfg.Profile.Name}
-	if err := runInside(ctx, &cfg, res); err != nil {
-		res.Error = err.Error()
+	var out []byte
+	if cfg.ProbeOnly {
+		r, err := probeInside(ctx, &cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		out, _ = json.Marshal(r)
+	} else {
+		res := &Result{Profile: cfg.Profile.Name}
+		if err := runInside(ctx, &cfg, res); err != nil {
+			res.Error = err.Error()
+		}
+		out, _ = json.Marshal(res)
 	}
-	out, _ := json.Marshal(res)
 	if err := os.WriteFile(cfg.Result, out, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -80,14 +92,26 @@ func SandboxMain(args []string) int {
 	return 0
 }
 
+func probeInside(ctx context.Context, cfg *sandboxConfig) (*resolveprobe.Report, error) {
+	if err := sandbox.Setup(cfg.Spec); err != nil {
+		return nil, err
+	}
+	return resolveprobe.Run(ctx, cfg.Profile.nameserverAddrs(), cfg.Profile.answerAfter(), cfg.Deadline)
+}
+
+// answerAfter converts DNSAnswersAfter to dnshole's terms.
+func (p Profile) answerAfter() time.Duration {
+	if p.DNSAnswersAfter < 0 {
+		return time.Nanosecond // answering from the start
+	}
+	return p.DNSAnswersAfter
+}
+
 func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 	if err := sandbox.Setup(cfg.Spec); err != nil {
 		return err
 	}
-	answerAfter := cfg.Profile.DNSAnswersAfter
-	if answerAfter < 0 {
-		answerAfter = time.Nanosecond // answering from the start
-	}
+	answerAfter := cfg.Profile.answerAfter()
 	var addrs []string
 	for _, a := range cfg.Profile.nameserverAddrs() {
 		addrs = append(addrs, net.JoinHostPort(a, "53"))

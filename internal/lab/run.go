@@ -16,6 +16,7 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/pki"
+	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
 	"github.com/hardened-hyperkube/hk/internal/sandbox"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 // Run boots the binary under the profile in a new sandbox and returns the result. Everything the
 // run started is gone when Run returns, whether it succeeded, failed or was cancelled.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	if os.Geteuid() != 0 {
+		return nil, sandbox.ErrNotRoot
+	}
 	argv, err := apiserverArgv(o.Binary)
 	if err != nil {
 		return nil, err
@@ -74,49 +78,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	etc := map[string]*string{
-		"resolv.conf":   sandbox.Text(o.Profile.ResolvConf()),
-		"hosts":         sandbox.Text(o.Profile.Hosts),
-		"hostname":      sandbox.Text("lab\n"),
-		"nsswitch.conf": nil,
-	}
-	if o.Profile.NSSwitch != "" {
-		etc["nsswitch.conf"] = sandbox.Text(o.Profile.NSSwitch)
-	}
 	cfg := sandboxConfig{
-		Spec: sandbox.Spec{Hostname: "lab", DisableIPv6: o.Profile.DisableIPv6,
-			Addresses: []string{advertiseIP + "/32"}, Etc: etc, EtcDir: filepath.Join(work, "etc")},
-		Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
+		Spec: specFor(o.Profile, work), Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
 		Deadline: o.Deadline, Hold: o.Hold, Boots: o.Boots, Result: filepath.Join(work, "result.json"),
 	}
-	cfgPath := filepath.Join(work, "config.json")
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		return nil, err
-	}
-	cmd, err := sandbox.Command(SandboxCommand, cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	sandboxLog := filepath.Join(work, "sandbox.log")
-	logFile, err := os.Create(sandboxLog)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
-	runErr := sandbox.Run(ctx, cmd, 2*stopGrace+5*time.Second)
+	runErr := runSandbox(ctx, &cfg)
 
 	res := &Result{}
-	data, err = os.ReadFile(cfg.Result)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox wrote no result (exit: %v): %s", runErr, strings.Join(tail(sandboxLog, 5), " | "))
-	}
-	if err := json.Unmarshal(data, res); err != nil {
+	if err := readResult(&cfg, runErr, res); err != nil {
 		return nil, err
 	}
 	res.Binary, res.Version = o.Binary, version
@@ -127,6 +97,83 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, errors.New(res.Error)
 	}
 	return res, nil
+}
+
+// EtcFiles are the files the profile puts in the sandbox's /etc; nil means absent.
+func EtcFiles(p Profile) map[string]*string {
+	etc := map[string]*string{
+		"resolv.conf":   sandbox.Text(p.ResolvConf()),
+		"hosts":         sandbox.Text(p.Hosts),
+		"hostname":      sandbox.Text("lab\n"),
+		"nsswitch.conf": nil,
+	}
+	if p.NSSwitch != "" {
+		etc["nsswitch.conf"] = sandbox.Text(p.NSSwitch)
+	}
+	return etc
+}
+
+func specFor(p Profile, work string) sandbox.Spec {
+	return sandbox.Spec{Hostname: "lab", DisableIPv6: p.DisableIPv6, Addresses: []string{advertiseIP + "/32"},
+		Etc: EtcFiles(p), EtcDir: filepath.Join(work, "etc")}
+}
+
+// runSandbox hands cfg to a new sandbox's init and waits for it; the init's output goes to
+// sandbox.log in the work directory.
+func runSandbox(ctx context.Context, cfg *sandboxConfig) error {
+	cfgPath := filepath.Join(cfg.Work, "config.json")
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return err
+	}
+	cmd, err := sandbox.Command(SandboxCommand, cfgPath)
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(cfg.Work, "sandbox.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return sandbox.Run(ctx, cmd, 2*stopGrace+5*time.Second)
+}
+
+// readResult loads what the sandbox's init wrote into v.
+func readResult(cfg *sandboxConfig, runErr error, v any) error {
+	data, err := os.ReadFile(cfg.Result)
+	if err != nil {
+		return fmt.Errorf("sandbox wrote no result (exit: %v): %s", runErr,
+			strings.Join(tail(filepath.Join(cfg.Work, "sandbox.log"), 5), " | "))
+	}
+	return json.Unmarshal(data, v)
+}
+
+// Probe resolves "localhost" inside a sandbox set up as the profile says (with its nameservers
+// answering, or not, as the profile says) and reports the time and the queries: the measured
+// side of hk doctor's predicted lookup time.
+func Probe(ctx context.Context, p Profile, timeout time.Duration) (*resolveprobe.Report, error) {
+	if os.Geteuid() != 0 {
+		return nil, sandbox.ErrNotRoot
+	}
+	work, err := os.MkdirTemp("", "hk-lab-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if err := os.Mkdir(filepath.Join(work, "etc"), 0o700); err != nil {
+		return nil, err
+	}
+	cfg := sandboxConfig{Spec: specFor(p, work), Profile: p, Work: work, Deadline: timeout,
+		ProbeOnly: true, Result: filepath.Join(work, "result.json")}
+	var r resolveprobe.Report
+	if err := readResult(&cfg, runSandbox(ctx, &cfg), &r); err != nil {
+		return nil, err
+	}
+	return &r, ctx.Err()
 }
 
 // apiserverArgv returns how to start kube-apiserver from path: a hyperkube binary needs the

@@ -27,10 +27,15 @@ type Report struct {
 	Queries       []dnshole.Query `json:"queries"`
 }
 
-// Run serves a blackhole on nameserver:53 (which resolv.conf must name) and resolves "localhost"
-// with the default resolver, giving up after timeout.
-func Run(ctx context.Context, nameserver string, timeout time.Duration) (*Report, error) {
-	hole, err := dnshole.Start(0, net.JoinHostPort(nameserver, "53"))
+// Run serves nameservers on port 53 of each address (which resolv.conf must name) that answer
+// only after answerAfter (0: never), and resolves "localhost" with Go's own resolver, as a
+// cgo-free apiserver does, giving up after timeout.
+func Run(ctx context.Context, nameservers []string, answerAfter, timeout time.Duration) (*Report, error) {
+	var addrs []string
+	for _, ns := range nameservers {
+		addrs = append(addrs, net.JoinHostPort(ns, "53"))
+	}
+	hole, err := dnshole.Start(answerAfter, addrs...)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +44,10 @@ func Run(ctx context.Context, nameserver string, timeout time.Duration) (*Report
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, "localhost")
+	resolver := &net.Resolver{PreferGo: true}
+	found, err := resolver.LookupHost(ctx, "localhost")
 	r.Seconds = time.Since(start).Seconds()
-	r.Addrs = addrs
+	r.Addrs = found
 	if err != nil {
 		r.Error = err.Error()
 	}
