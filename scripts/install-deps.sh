@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system programs the build and the lab call, when they are missing: git (the tree
 # and git am), make, iproute2 (ip, inside the lab sandbox). Go itself is expected at
-# /usr/local/go or on PATH. Safe to run repeatedly; it changes nothing when all are present.
+# /usr/local/go or on PATH. As root it also makes sure apt's package lists are there, since the
+# offline image bases are downloaded with `apt-get download`. Safe to run repeatedly; it changes
+# nothing when all is present.
 set -euo pipefail
+if [[ $(id -u) -eq 0 ]] && command -v apt-cache >/dev/null 2>&1 && ! apt-cache show busybox-static >/dev/null 2>&1; then
+  echo "install-deps: apt package lists missing; apt-get update" >&2
+  apt-get update -qq
+fi
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v make >/dev/null 2>&1 || need+=(make)
