@@ -53,6 +53,12 @@ func runPin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if old, err := versions.Load(e.root, p.Kubernetes.Version); err == nil {
+		p.Overlay = old.Overlay // re-pinning keeps the overlay choice
+	}
+	if _, err := os.Stat(p.OverlayDir(e.root)); err != nil {
+		e.logf("note: no hyperkube overlay at %s; set \"overlay\" in the pins to share one", p.OverlayDir(e.root))
+	}
 	if err := p.Save(e.root); err != nil {
 		return err
 	}

@@ -114,14 +114,15 @@ func Prepare(ctx context.Context, o Options) (*Tree, error) {
 // Build runs pins → materialize → patch → go build and writes the outputs atomically.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	if _, err := versions.Load(o.Root, o.Version); err != nil {
+	pins, err := versions.Load(o.Root, o.Version)
+	if err != nil {
 		return nil, err // unknown version: say so before anything else
 	}
 	minor, _ := versions.Minor(o.Version)
-	overlay := filepath.Join(o.Root, "build", "hyperkube", minor)
+	overlay := pins.OverlayDir(o.Root)
 	overlayFiles, _ := filepath.Glob(filepath.Join(overlay, "*.go"))
 	if len(overlayFiles) == 0 {
-		return nil, fmt.Errorf("no hyperkube overlay for %s at %s", minor, overlay)
+		return nil, fmt.Errorf("no hyperkube overlay for %s at %s (set \"overlay\" in its pins to share another)", o.Version, overlay)
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err

@@ -35,6 +35,18 @@ type Pins struct {
 	GoDirective string `json:"goDirective"`
 	// Etcd is the go.etcd.io/etcd/server/v3 (or api/v3) version the tree requires.
 	Etcd string `json:"etcd"`
+	// Overlay names the build/hyperkube/<overlay> directory this release builds with, when it is
+	// not the release's own minor: releases whose component constructors match share one.
+	Overlay string `json:"overlay,omitempty"`
+}
+
+// OverlayDir returns the hyperkube overlay directory for these pins.
+func (p *Pins) OverlayDir(root string) string {
+	name := p.Overlay
+	if name == "" {
+		name, _ = Minor(p.Kubernetes.Version)
+	}
+	return filepath.Join(root, "build", "hyperkube", name)
 }
 
 var versionRE = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
