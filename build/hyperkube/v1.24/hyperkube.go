@@ -1,0 +1,109 @@
+/*
+Copyright 2026 The hardened-hyperkube Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// hyperkube is a multi-call binary holding the Kubernetes server components and kubectl.
+// It runs the component named by its first argument ("hyperkube kube-apiserver ...") or,
+// when invoked through a symlink, by the name it was invoked as ("kube-apiserver ...").
+package main
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+	_ "time/tzdata" // for CronJob time zone support
+
+	"github.com/spf13/cobra"
+	"k8s.io/component-base/cli"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/logs"
+	_ "k8s.io/component-base/logs/json/register"          // for JSON log format registration
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // load all the prometheus client-go plugins
+	_ "k8s.io/component-base/metrics/prometheus/version"  // for version metric registration
+	kubectlcmd "k8s.io/kubectl/pkg/cmd"
+	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
+
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // client auth plugins, for kubectl
+)
+
+// components maps each command name to a function that runs it with os.Args[1:] already
+// pointing at the component's own arguments, and returns the exit code. Each mirrors the
+// main() of the upstream cmd/<name>.
+var components = map[string]func() int{
+	"kube-apiserver":          func() int { return cli.Run(apiserver.NewAPIServerCommand()) },
+	"kube-controller-manager": func() int { return cli.Run(controllermanager.NewControllerManagerCommand()) },
+	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
+	"kube-proxy":              func() int { return cli.Run(proxy.NewProxyCommand()) },
+	"kubelet":                 func() int { return runKubelet(kubelet.NewKubeletCommand()) },
+	"kubectl": func() int {
+		if err := cli.RunNoErrOutput(kubectlcmd.NewDefaultKubectlCommand()); err != nil {
+			kubectlutil.CheckErr(err)
+		}
+		return 0
+	},
+}
+
+func main() {
+	name := filepath.Base(os.Args[0])
+	if _, ok := components[name]; !ok {
+		if len(os.Args) < 2 {
+			usage()
+			os.Exit(2)
+		}
+		// "hyperkube <component> args...": drop our own name so the component sees its usual argv.
+		name = os.Args[1]
+		os.Args = os.Args[1:]
+	}
+	run, ok := components[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "hyperkube: unknown component %q\n", name)
+		usage()
+		os.Exit(2)
+	}
+	os.Exit(run())
+}
+
+// runKubelet mirrors v1.24's cmd/kubelet: the kubelet parses its own flags and config file and
+// initializes logging itself, so it does not use cli.Run.
+func runKubelet(command *cobra.Command) int {
+	defer logs.FlushLogs()
+	rand.Seed(time.Now().UnixNano())
+	command.SetGlobalNormalizationFunc(cliflag.WordSepNormalizeFunc)
+	if err := command.Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func usage() {
+	names := make([]string, 0, len(components))
+	for n := range components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(os.Stderr, "usage: hyperkube <component> [flags]\n\ncomponents:\n")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %s\n", n)
+	}
+}
