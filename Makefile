@@ -1,11 +1,12 @@
 # The README's two commands: `make hyperkube` (the main job) and `make test` (all tests).
 # Every target is one call of hk or go test; the logic lives in Go.
 VERSION ?= v1.37.2
+BACKPORTS ?= v1.36.3 v1.35.4 v1.24.17
 HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
+.PHONY: backports image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -46,6 +47,14 @@ upstream-test: hk
 
 integration-test: lab-binaries
 	go test $(INTEGRATION_FLAGS) ./test/integration/...
+
+# Each backport: patched and unpatched hyperkube, its etcd, and upstream's tests of the series.
+backport-%: hk
+	$(HK) build --version $* && $(HK) build --version $* --patches none && $(HK) etcd --version $* && $(HK) upstream-test --version $*
+
+# Every backport built and tested, then proven in the lab.
+backports: $(addprefix backport-,$(BACKPORTS))
+	go test $(INTEGRATION_FLAGS) -run TestBackports ./test/integration/...
 
 # Not in CI (see README for durations).
 matrix: lab-binaries

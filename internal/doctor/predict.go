@@ -228,6 +228,9 @@ func (r *Report) predict() {
 	case retries:
 		r.Verdict = AtRisk
 		r.Why = fmt.Sprintf("a lookup takes %.0f s, over the %d s dial timeout, but the repair is retried: ready once a lookup falls back to /etc/hosts or DNS returns", t, dialTimeout)
+	case minor != 0 && minor <= 24 && t == dialTimeout:
+		r.Verdict = AtRisk
+		r.Why = fmt.Sprintf("a lookup takes exactly the %d s dial timeout: a race; v1.%d exits at its first ClusterIP repair when the dial loses (the lab has seen both outcomes)", dialTimeout, minor)
 	case minor != 0 && minor <= 24:
 		r.Verdict = WillFail
 		r.Why = fmt.Sprintf("a lookup takes %.0f s, not under the %d s dial timeout: v1.%d exits at its first ClusterIP repair (\"Unable to perform initial IP allocation check\")", t, dialTimeout, minor)

@@ -66,10 +66,15 @@ func etcdBinary(t *testing.T) string {
 	return p
 }
 
-// boot runs one lab boot and logs the record.
+// boot runs one lab boot of a build of v1.37.2 and logs the record.
 func boot(t *testing.T, build, profile string, hold time.Duration, tweak func(*lab.Profile)) lab.Boot {
 	t.Helper()
-	bin := binary(t, build)
+	return bootBinary(t, binary(t, build), etcdBinary(t), profile, hold, tweak)
+}
+
+// bootBinary runs one lab boot of any apiserver binary and logs the record.
+func bootBinary(t *testing.T, bin, etcd, profile string, hold time.Duration, tweak func(*lab.Profile)) lab.Boot {
+	t.Helper()
 	p, err := lab.LookupProfile(profile)
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +84,10 @@ func boot(t *testing.T, build, profile string, hold time.Duration, tweak func(*l
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := lab.Run(ctx, lab.Options{Binary: bin, Etcd: etcdBinary(t), Profile: p,
+	res, err := lab.Run(ctx, lab.Options{Binary: bin, Etcd: etcd, Profile: p,
 		Deadline: 150 * time.Second, Hold: hold, Log: t.Logf})
 	if err != nil {
-		t.Fatalf("lab run %s × %s: %v", build, profile, err)
+		t.Fatalf("lab run %s × %s: %v", bin, profile, err)
 	}
 	var rec writerFunc = func(b []byte) (int, error) { t.Log(string(b)); return len(b), nil }
 	lab.WriteRecord(rec, res)
