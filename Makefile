@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: backports image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
+.PHONY: reproducible backports image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -59,6 +59,10 @@ backports: $(addprefix backport-,$(BACKPORTS))
 # Not in CI (see README for durations).
 matrix: lab-binaries
 	$(HK) lab matrix --binaries out/$(VERSION)-unpatched/hyperkube,out/$(VERSION)-p0002-0003/hyperkube,out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
+
+# A second, cold build from a fresh clone in another directory must give the same sha256.
+reproducible: hyperkube
+	scripts/check-reproducible.sh $(VERSION)
 
 soak: lab-binaries
 	$(HK) lab soak --binary out/$(VERSION)/hyperkube --profile field --boots 50 && $(HK) lab soak --binary out/$(VERSION)-unpatched/hyperkube --profile field --boots 50
