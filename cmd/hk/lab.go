@@ -195,8 +195,8 @@ func labSoak(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s := res.Summarize()
-	fmt.Printf("binary:   %s\nversion:  %s\nprofile:  %s\nboots:    %d\nready:    %d\nexited:   %d\nnot ready: %d\nslowest ready: %.1fs\n",
-		res.Binary, res.Version, res.Profile, s.Boots, s.Ready, s.Exited, s.NotReady, s.SlowestReady)
+	fmt.Printf("binary:        %s\nversion:       %s\nprofile:       %s\nboots:         %d\nready:         %d\nexited:        %d\nnot ready:     %d\nmean ready:    %.2fs\nslowest ready: %.2fs\n",
+		res.Binary, res.Version, res.Profile, s.Boots, s.Ready, s.Exited, s.NotReady, s.MeanReady, s.SlowestReady)
 	return err
 }
 

@@ -32,7 +32,7 @@ const (
 	etcdClient   = "http://127.0.0.1:2379"
 	etcdPeer     = "http://127.0.0.1:2380"
 	stopGrace    = 15 * time.Second
-	probePeriod  = 250 * time.Millisecond
+	probePeriod  = 100 * time.Millisecond
 	probeTimeout = 2 * time.Second
 )
 

@@ -50,16 +50,18 @@ type Result struct {
 // Summary condenses a soak.
 type Summary struct {
 	Boots, Ready, Exited, NotReady int
-	SlowestReady                   float64
+	SlowestReady, MeanReady        float64 // over the boots that became ready
 }
 
 // Summarize counts the boots' outcomes.
 func (r *Result) Summarize() Summary {
 	s := Summary{Boots: len(r.Boots)}
+	var total float64
 	for _, b := range r.Boots {
 		switch b.Outcome {
 		case OutcomeReady:
 			s.Ready++
+			total += b.ReadyAfter
 			if b.ReadyAfter > s.SlowestReady {
 				s.SlowestReady = b.ReadyAfter
 			}
@@ -68,6 +70,9 @@ func (r *Result) Summarize() Summary {
 		default:
 			s.NotReady++
 		}
+	}
+	if s.Ready > 0 {
+		s.MeanReady = total / float64(s.Ready)
 	}
 	return s
 }
