@@ -137,7 +137,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res, ok := upToDate(o, minor, overlayFiles, goVersion); ok {
+	if res, ok := upToDate(o, pins, minor, overlayFiles, goVersion); ok {
 		o.Log("build %s: %s is up to date", o.Version, res.Dir)
 		res.Elapsed = time.Since(start)
 		return res, nil
@@ -147,7 +147,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	pins, s, label, work, commit := t.Pins, t.Series, t.Label, t.Dir, t.Commit
+	s, label, work, commit := t.Series, t.Label, t.Dir, t.Commit
 	overlayDigest, err := copyOverlay(overlayFiles, filepath.Join(work, "cmd", "hyperkube"))
 	if err != nil {
 		return nil, err
@@ -243,11 +243,7 @@ func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlay
 
 // upToDate returns the existing output when its recorded inputs match the current ones and the
 // binary still matches its checksum.
-func upToDate(o Options, minor string, overlayFiles []string, goVersion string) (*Result, bool) {
-	pins, err := versions.Load(o.Root, o.Version)
-	if err != nil {
-		return nil, false
-	}
+func upToDate(o Options, pins *versions.Pins, minor string, overlayFiles []string, goVersion string) (*Result, bool) {
 	s, err := series.Select(o.Root, minor, o.Selection)
 	if err != nil {
 		return nil, false
