@@ -143,9 +143,9 @@ func (r *Report) readBind(o Options) {
 	case err == nil && addr != "":
 		r.BindAddress, r.BindSource = addr, manifest
 	case err == nil:
-		r.BindAddress, r.BindSource = "0.0.0.0", manifest+" (no --bind-address: the default)"
+		r.BindAddress, r.BindSource = "0.0.0.0", "the default: "+manifest+" sets no --bind-address"
 	default:
-		r.BindAddress, r.BindSource = "0.0.0.0", "default (no manifest at "+manifest+")"
+		r.BindAddress, r.BindSource = "0.0.0.0", "the default: no manifest at "+manifest
 	}
 }
 
@@ -227,7 +227,7 @@ func (r *Report) predict() {
 		r.Why = fmt.Sprintf("every loopback connection waits %.0f s for DNS before /etc/hosts answers; start-up is slow but within the %d s dial timeout", t, dialTimeout)
 	case retries:
 		r.Verdict = AtRisk
-		r.Why = fmt.Sprintf("a lookup takes %.0f s, over the %d s dial timeout, but the repair is retried: ready once a lookup falls back to /etc/hosts or DNS returns", t, dialTimeout)
+		r.Why = fmt.Sprintf("a lookup takes %.0f s, not less than the %d s dial timeout, but the repair is retried: ready once a lookup falls back to /etc/hosts or DNS returns", t, dialTimeout)
 	case minor != 0 && minor <= 24 && t == dialTimeout:
 		r.Verdict = AtRisk
 		r.Why = fmt.Sprintf("a lookup takes exactly the %d s dial timeout: a race; v1.%d exits at its first ClusterIP repair when the dial loses (the lab has seen both outcomes)", dialTimeout, minor)
@@ -236,7 +236,7 @@ func (r *Report) predict() {
 		r.Why = fmt.Sprintf("a lookup takes %.0f s, not under the %d s dial timeout: v1.%d exits at its first ClusterIP repair (\"Unable to perform initial IP allocation check\")", t, dialTimeout, minor)
 	case t < hookDeadline:
 		r.Verdict = AtRisk
-		r.Why = fmt.Sprintf("a lookup takes %.0f s, over the %d s dial timeout, so early requests fail; a lookup that falls back to /etc/hosts at %.0f s lets the first repair succeed before the %d s deadline", t, dialTimeout, t, hookDeadline)
+		r.Why = fmt.Sprintf("a lookup takes %.0f s, not less than the %d s dial timeout, so early requests fail; a lookup that falls back to /etc/hosts at %.0f s lets the first repair succeed before the %d s deadline", t, dialTimeout, t, hookDeadline)
 	default:
 		r.Verdict = WillFail
 		r.Why = fmt.Sprintf("a lookup takes %.0f s: no loopback request succeeds before the %d s deadline of the first IP/port repair, and the apiserver exits (PostStartHook \"start-service-ip-repair-controllers\" failed)", t, hookDeadline)
