@@ -124,6 +124,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if len(overlayFiles) == 0 {
 		return nil, fmt.Errorf("no hyperkube overlay for %s at %s (set \"overlay\" in its pins to share another)", o.Version, overlay)
 	}
+	// The dispatching main is shared; the release's directory holds its components.
+	common, _ := filepath.Glob(filepath.Join(o.Root, "build", "hyperkube", "common", "*.go"))
+	overlayFiles = append(common, overlayFiles...)
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err
 	}

@@ -14,17 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// hyperkube is a multi-call binary holding the Kubernetes server components and kubectl.
-// It runs the component named by its first argument ("hyperkube kube-apiserver ...") or,
-// when invoked through a symlink, by the name it was invoked as ("kube-apiserver ...").
 package main
 
 import (
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
-	"sort"
 	"time"
 	_ "time/tzdata" // for CronJob time zone support
 
@@ -63,26 +58,6 @@ var components = map[string]func() int{
 	},
 }
 
-func main() {
-	name := filepath.Base(os.Args[0])
-	if _, ok := components[name]; !ok {
-		if len(os.Args) < 2 {
-			usage()
-			os.Exit(2)
-		}
-		// "hyperkube <component> args...": drop our own name so the component sees its usual argv.
-		name = os.Args[1]
-		os.Args = os.Args[1:]
-	}
-	run, ok := components[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "hyperkube: unknown component %q\n", name)
-		usage()
-		os.Exit(2)
-	}
-	os.Exit(run())
-}
-
 // runKubelet mirrors v1.24's cmd/kubelet: the kubelet parses its own flags and config file and
 // initializes logging itself, so it does not use cli.Run.
 func runKubelet(command *cobra.Command) int {
@@ -94,16 +69,4 @@ func runKubelet(command *cobra.Command) int {
 		return 1
 	}
 	return 0
-}
-
-func usage() {
-	names := make([]string, 0, len(components))
-	for n := range components {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "usage: hyperkube <component> [flags]\n\ncomponents:\n")
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %s\n", n)
-	}
 }

@@ -14,17 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// hyperkube is a multi-call binary holding the Kubernetes server components and kubectl.
-// It runs the component named by its first argument ("hyperkube kube-apiserver ...") or,
-// when invoked through a symlink, by the name it was invoked as ("kube-apiserver ...").
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	_ "time/tzdata" // for CronJob time zone support
 
 	"k8s.io/component-base/cli"
@@ -59,36 +53,4 @@ var components = map[string]func() int{
 		}
 		return 0
 	},
-}
-
-func main() {
-	name := filepath.Base(os.Args[0])
-	if _, ok := components[name]; !ok {
-		if len(os.Args) < 2 {
-			usage()
-			os.Exit(2)
-		}
-		// "hyperkube <component> args...": drop our own name so the component sees its usual argv.
-		name = os.Args[1]
-		os.Args = os.Args[1:]
-	}
-	run, ok := components[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "hyperkube: unknown component %q\n", name)
-		usage()
-		os.Exit(2)
-	}
-	os.Exit(run())
-}
-
-func usage() {
-	names := make([]string, 0, len(components))
-	for n := range components {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "usage: hyperkube <component> [flags]\n\ncomponents:\n")
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %s\n", n)
-	}
 }
