@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,7 @@ func inspectBinary(ctx context.Context, path, repoRoot string) *Binary {
 		b.Series = "hk." + string(m[1])
 		b.Patches = matchSeries(repoRoot, b.Kubernetes, string(m[1]))
 		if b.Patches != nil {
-			fix := contains(b.Patches, "0001")
+			fix := slices.Contains(b.Patches, "0001")
 			b.LoopbackFix = &fix
 		}
 	} else {
@@ -119,15 +120,6 @@ func matchSeries(repoRoot, version, digest string) []string {
 		}
 	}
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // minorOf returns 37 for "v1.37.2", or 0 when unknown.

@@ -13,18 +13,6 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/lab"
 )
 
-// buildHK compiles the CLI so a test can interrupt it like a user would.
-func buildHK(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "hk")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/hk")
-	cmd.Dir = repoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build hk: %v\n%s", err, b)
-	}
-	return out
-}
-
 // processesMentioning returns the command lines of processes whose arguments contain marker.
 func processesMentioning(marker string) []string {
 	var found []string

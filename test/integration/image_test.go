@@ -48,20 +48,6 @@ func probe(t *testing.T, hk, img string) resolveprobe.Report {
 	return r
 }
 
-// staticHK builds hk without cgo, so it runs in any image and resolves with Go's own resolver,
-// as the apiserver does.
-func staticHK(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "hk")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/hk")
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build hk: %v\n%s", err, b)
-	}
-	return out
-}
-
 // The product image resolves localhost from /etc/hosts, without asking DNS, whatever
 // nsswitch.conf its base had — absent (Alpine <= 3.15), DNS-first, or already files-first.
 func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
@@ -70,7 +56,7 @@ func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("skipping: %s not built (run `make hyperkube`)", bin)
 	}
-	hk := staticHK(t)
+	hk := buildHK(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	for _, variant := range image.BaseNames() {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -95,6 +96,20 @@ func bootBinary(t *testing.T, bin, etcd, profile string, hold time.Duration, twe
 		t.Fatalf("expected one boot, got %d (error %q)", len(res.Boots), res.Error)
 	}
 	return res.Boots[0]
+}
+
+// buildHK compiles the CLI without cgo, so a test can interrupt it like a user would, and it
+// runs in any image resolving names with Go's own resolver, as the apiserver does.
+func buildHK(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "hk")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/hk")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hk: %v\n%s", err, b)
+	}
+	return out
 }
 
 type writerFunc func([]byte) (int, error)
