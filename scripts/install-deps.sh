@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system programs the build and the lab call, when they are missing: git (the tree
-# and git am), make, iproute2 (ip, inside the lab sandbox). Go itself is expected at
+# and git am), make (when run by hand before it exists), iproute2 (ip, inside the lab sandbox). Go itself is expected at
 # /usr/local/go or on PATH. As root it also makes sure apt's package lists are there, since the
 # offline image bases are downloaded with `apt-get download`. Safe to run repeatedly; it changes
 # nothing when all is present.

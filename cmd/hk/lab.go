@@ -187,16 +187,13 @@ func labSoak(ctx context.Context, e *env, args []string) error {
 		o.Hold = 5 * time.Second // run a little after ready, then cut the power
 	}
 	res, err := lab.Run(ctx, o)
-	if res == nil {
-		return err
+	if res != nil {
+		if *lf.asJSON {
+			_ = lab.WriteJSON(os.Stdout, res)
+		} else {
+			lab.WriteSummary(os.Stdout, res)
+		}
 	}
-	if *lf.asJSON {
-		_ = lab.WriteJSON(os.Stdout, res)
-		return err
-	}
-	s := res.Summarize()
-	fmt.Printf("binary:        %s\nversion:       %s\nprofile:       %s\nboots:         %d\nready:         %d\nexited:        %d\nnot ready:     %d\nmean ready:    %.2fs\nslowest ready: %.2fs\n",
-		res.Binary, res.Version, res.Profile, s.Boots, s.Ready, s.Exited, s.NotReady, s.MeanReady, s.SlowestReady)
 	return err
 }
 

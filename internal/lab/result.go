@@ -109,6 +109,13 @@ func WriteRecord(w io.Writer, r *Result) {
 	}
 }
 
+// WriteSummary prints a soak for people.
+func WriteSummary(w io.Writer, r *Result) {
+	s := r.Summarize()
+	fmt.Fprintf(w, "binary:        %s\nversion:       %s\nprofile:       %s\nboots:         %d\nready:         %d\nexited:        %d\nnot ready:     %d\nmean ready:    %.2fs\nslowest ready: %.2fs\n",
+		r.Binary, r.Version, r.Profile, s.Boots, s.Ready, s.Exited, s.NotReady, s.MeanReady, s.SlowestReady)
+}
+
 // WriteTable prints one row per result (its first boot), for the matrix.
 func WriteTable(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

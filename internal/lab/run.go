@@ -40,8 +40,8 @@ type Options struct {
 // Run boots the binary under the profile in a new sandbox and returns the result. Everything the
 // run started is gone when Run returns, whether it succeeded, failed or was cancelled.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if os.Geteuid() != 0 {
-		return nil, sandbox.ErrNotRoot
+	if err := sandbox.Preflight(); err != nil {
+		return nil, err
 	}
 	argv, err := apiserverArgv(o.Binary)
 	if err != nil {
@@ -49,9 +49,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if _, err := os.Stat(o.Etcd); err != nil {
 		return nil, fmt.Errorf("etcd binary: %w", err)
-	}
-	if err := command.Require("ip"); err != nil {
-		return nil, err
 	}
 	version, err := command.New(argv[0], append(argv[1:], "--version")...).Output(ctx)
 	if err != nil {
@@ -156,8 +153,8 @@ func readResult(cfg *sandboxConfig, runErr error, v any) error {
 // answering, or not, as the profile says) and reports the time and the queries: the measured
 // side of hk doctor's predicted lookup time.
 func Probe(ctx context.Context, p Profile, timeout time.Duration) (*resolveprobe.Report, error) {
-	if os.Geteuid() != 0 {
-		return nil, sandbox.ErrNotRoot
+	if err := sandbox.Preflight(); err != nil {
+		return nil, err
 	}
 	work, err := os.MkdirTemp("", "hk-lab-")
 	if err != nil {

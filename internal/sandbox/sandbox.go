@@ -39,11 +39,20 @@ func Text(s string) *string { return &s }
 // ErrNotRoot is returned when the caller cannot create namespaces.
 var ErrNotRoot = errors.New("the lab needs root: it creates network, mount and PID namespaces")
 
+// Preflight reports what would stop a sandbox from starting: not being root, or no `ip` (the
+// init sets up lo with it). Callers run it before preparing anything.
+func Preflight() error {
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
+	}
+	return command.Require("ip")
+}
+
 // Command returns a command that re-executes the current binary with args inside new
 // namespaces. Run it with Run.
 func Command(args ...string) (*exec.Cmd, error) {
-	if os.Geteuid() != 0 {
-		return nil, ErrNotRoot
+	if err := Preflight(); err != nil {
+		return nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
