@@ -11,6 +11,11 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/modcache"
 )
 
+const (
+	preModuleEtcd    = "go.etcd.io/etcd"
+	oldestModuleEtcd = "v3.5.0"
+)
+
 // Resolve downloads k8s.io/kubernetes@version and writes pins for it: every staging module the
 // tree's go.mod both requires and replaces from ./staging, and the etcd version it requires.
 // Staging modules that are replaced but not required (sample-controller, sample-cli-plugin) are
@@ -63,6 +68,12 @@ func Resolve(ctx context.Context, version string) (*Pins, error) {
 	}
 	for _, m := range staged {
 		p.Staging = append(p.Staging, Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	}
+	if p.Etcd == "" && required[preModuleEtcd] {
+		// v1.21 and older require the pre-module etcd 3.4 client, whose server cannot be built
+		// as a module here. etcd 3.5 serves the 3.4 client API unchanged, so the lab runs the
+		// oldest 3.5 release instead.
+		p.Etcd = oldestModuleEtcd
 	}
 	if p.Etcd == "" {
 		return nil, fmt.Errorf("k8s.io/kubernetes@%s requires no etcd module", version)
