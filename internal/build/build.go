@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/openapigen"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
 	"github.com/hardened-hyperkube/hk/internal/versions"
@@ -106,6 +107,11 @@ func Prepare(ctx context.Context, o Options) (*Tree, error) {
 	o.Log("apply %s: %d patches into %s", o.Version, len(s.Patches), work)
 	commit, err := series.Apply(ctx, pins, pristine, work, s)
 	if err != nil {
+		return nil, err
+	}
+	// Generated after the series so a patch to an API type is reflected; a no-op for releases
+	// whose module zip ships the file.
+	if err := openapigen.Ensure(ctx, work, commit, filepath.Join(o.CacheDir, o.Version, "openapi"), o.Log); err != nil {
 		return nil, err
 	}
 	return &Tree{Pins: pins, Series: s, Label: label, Dir: work, Commit: commit}, nil
