@@ -6,8 +6,6 @@ package tree
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +81,7 @@ func Materialize(ctx context.Context, p *versions.Pins, cacheDir string, log Log
 		if i > 0 {
 			dst = filepath.Join(tmp, "staging", "src", m.Path)
 		}
-		if err := copyTree(mods[i].Dir, dst); err != nil {
+		if err := modcache.CopyWritable(mods[i].Dir, dst); err != nil {
 			return "", fmt.Errorf("materialize %s: copy %s: %w", version, m.Path, err)
 		}
 	}
@@ -112,46 +110,4 @@ func Materialize(ctx context.Context, p *versions.Pins, cacheDir string, log Log
 	}
 	log("materialize %s: ready at %s", version, final)
 	return final, nil
-}
-
-// copyTree copies the regular files of src (a read-only module directory) into dst, writable.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		if !d.Type().IsRegular() {
-			return nil // module zips hold only regular files
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return copyFile(path, target, info.Mode().Perm()|0o200)
-	})
-}
-
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
