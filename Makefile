@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
+.PHONY: bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -70,3 +70,14 @@ reproducible: hyperkube
 # of those boots lasts until its exit at ~61 s). Unpatched v1.37 survives plain field (30 s lookups).
 soak: lab-binaries
 	$(HK) lab soak --binary out/$(VERSION)/hyperkube --profile field --boots 50 && $(HK) lab soak --binary out/$(VERSION)/hyperkube --profile field-slow --boots 50 && $(HK) lab soak --binary out/$(VERSION)-unpatched/hyperkube --profile field-slow --boots 20
+
+# Optional Bazel build (never needed by the targets above): Debian's Bazel 4.2.3, rules_go
+# v0.33.0 and gazelle v0.26.0 prepared offline under out/bazel.
+bazel-setup: hk
+	scripts/install-deps.sh bazel
+	$(HK) bazel-setup
+
+# BUILD files in sync (gazelle -mode=diff), bazel build and test //..., smoke-compare the binaries.
+bazel-test: bazel-setup
+	scripts/bazel-check.sh
+

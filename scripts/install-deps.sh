@@ -3,7 +3,8 @@
 # and git am), make (when run by hand before it exists), iproute2 (ip, inside the lab sandbox). Go itself is expected at
 # /usr/local/go or on PATH. As root it also makes sure apt's package lists are there, since the
 # offline image bases are downloaded with `apt-get download`. Safe to run repeatedly; it changes
-# nothing when all is present.
+# nothing when all is present. `install-deps.sh bazel` also installs Debian's Bazel and the rule
+# repositories it ships, for the optional Bazel build (make bazel-setup).
 set -euo pipefail
 if [[ $(id -u) -eq 0 ]] && command -v apt-cache >/dev/null 2>&1 && ! apt-cache show busybox-static >/dev/null 2>&1; then
   echo "install-deps: apt package lists missing; apt-get update" >&2
@@ -13,6 +14,11 @@ need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if [[ ${1:-} == bazel ]]; then
+  for pkg in bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-cc bazel-rules-java bazel-rules-proto; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+  done
+fi
 if ((${#need[@]} == 0)); then
   exit 0
 fi
