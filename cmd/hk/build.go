@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -117,32 +118,48 @@ func runUpstreamTest(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	o := build.Options{Root: e.root, Version: *version, Selection: *patches, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf}
-	minor, err := versions.Minor(*version)
-	if err != nil {
-		return err
-	}
-	s, err := series.Select(e.root, minor, *patches)
-	if err != nil {
-		return err
-	}
-	pkgs, err := upstreamtest.Packages(s)
-	if err != nil {
-		return err
-	}
 	if *list {
+		pkgs, err := seriesPackages(e, *version, *patches)
+		if err != nil {
+			return err
+		}
 		fmt.Println(strings.Join(pkgs, "\n"))
 		return nil
 	}
-	if len(pkgs) == 0 {
-		return fmt.Errorf("the selected patches touch no Go package")
+	_, err := upstreamTest(ctx, e, *version, *patches, os.Stdout)
+	return err
+}
+
+// seriesPackages lists the Go packages a selection of a release's series touches.
+func seriesPackages(e *env, version, patches string) ([]string, error) {
+	minor, err := versions.Minor(version)
+	if err != nil {
+		return nil, err
 	}
+	s, err := series.Select(e.root, minor, patches)
+	if err != nil {
+		return nil, err
+	}
+	return upstreamtest.Packages(s)
+}
+
+// upstreamTest runs upstream's tests of the touched packages on the patched tree, output to w,
+// and returns the packages it ran.
+func upstreamTest(ctx context.Context, e *env, version, patches string, w io.Writer) ([]string, error) {
+	pkgs, err := seriesPackages(e, version, patches)
+	if err != nil {
+		return nil, err
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("the selected patches touch no Go package")
+	}
+	o := build.Options{Root: e.root, Version: version, Selection: patches, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf}
 	t, err := build.Prepare(ctx, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.logf("upstream-test %s: go test %d packages in %s", *version, len(pkgs), t.Dir)
-	return upstreamtest.Run(ctx, t.Dir, pkgs, os.Stdout)
+	e.logf("upstream-test %s: go test %d packages in %s", version, len(pkgs), t.Dir)
+	return pkgs, upstreamtest.Run(ctx, t.Dir, pkgs, w)
 }
 
 func runSizes(ctx context.Context, e *env, args []string) error {

@@ -41,3 +41,26 @@ func TestProfilesRenderResolvConf(t *testing.T) {
 		t.Errorf("unknown profile error should list the profiles: %v", err)
 	}
 }
+
+func TestKillerFor(t *testing.T) {
+	for _, tc := range []struct {
+		version, fatal string
+		wantErr        bool
+	}{
+		{version: "v1.21.14", fatal: "Unable to perform initial IP allocation check"},
+		{version: "v1.24.17", fatal: "Unable to perform initial IP allocation check"},
+		{version: "v1.35.4", fatal: `PostStartHook "start-service-ip-repair-controllers" failed`},
+		{version: "v1.37.2", fatal: `PostStartHook "start-service-ip-repair-controllers" failed`},
+		{version: "v1.26.0", wantErr: true},
+		{version: "1.37", wantErr: true},
+	} {
+		k, err := KillerFor(tc.version)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("KillerFor(%s): error %v, want error %v", tc.version, err, tc.wantErr)
+			continue
+		}
+		if err == nil && (k.Profile != "field-slow" || k.Fatal != tc.fatal) {
+			t.Errorf("KillerFor(%s) = %+v, want field-slow and %q", tc.version, k, tc.fatal)
+		}
+	}
+}

@@ -106,3 +106,28 @@ func (p Profile) ResolvConf() string {
 	}
 	return b.String()
 }
+
+// Killer is the profile under which a release's unpatched apiserver dies every time, and the
+// line it dies with.
+type Killer struct {
+	Profile string
+	Fatal   string
+}
+
+// KillerFor returns the killer for a release (v1.MINOR.PATCH). With exactly 30 s of DNS (field)
+// the first repair races client-go's 30 s dial timeout, so every release gets field-slow, where
+// each lookup outlasts the dial: releases up to 1.24 exit at the first failed repair (~31 s),
+// 1.28 and later when the repair post-start hook gives up after a minute (~61 s).
+func KillerFor(version string) (Killer, error) {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(version, "v%d.%d.%d", &major, &minor, &patch); err != nil || major != 1 {
+		return Killer{}, fmt.Errorf("%q is not a Kubernetes release version (want v1.MINOR.PATCH)", version)
+	}
+	switch {
+	case minor <= 24:
+		return Killer{"field-slow", "Unable to perform initial IP allocation check"}, nil
+	case minor >= 28:
+		return Killer{"field-slow", `PostStartHook "start-service-ip-repair-controllers" failed`}, nil
+	}
+	return Killer{}, fmt.Errorf("no known killer profile for %s (1.25–1.27 are not shipped)", version)
+}

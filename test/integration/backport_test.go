@@ -7,16 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
-// backports are the other releases we ship, each with the profile that kills its unpatched
-// apiserver and the line it dies with (`make backports` builds them).
-var backports = []struct{ version, killer, fatal string }{
-	{"v1.36.3", "field-slow", `PostStartHook "start-service-ip-repair-controllers" failed`},
-	{"v1.35.4", "field-slow", `PostStartHook "start-service-ip-repair-controllers" failed`},
-	{"v1.24.17", "field-slow", "Unable to perform initial IP allocation check"}, // at exactly 30 s (field) it is a race
-}
+// backports are the other releases we ship (`make backports` builds them); lab.KillerFor names
+// the profile that kills each one's unpatched apiserver and the line it dies with.
+var backports = []string{"v1.36.3", "v1.35.4", "v1.24.17", "v1.21.14"}
 
 // For each backport: the unpatched build dies under the hazard that kills that release, and the
 // patched build is ready within 10 s without a single DNS query.
@@ -24,12 +21,16 @@ func TestBackports(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the lab needs root (network, mount and PID namespaces); CI runs it as root")
 	}
-	for _, bp := range backports {
-		t.Run(bp.version, func(t *testing.T) {
+	for _, version := range backports {
+		t.Run(version, func(t *testing.T) {
+			killer, err := lab.KillerFor(version)
+			if err != nil {
+				t.Fatal(err)
+			}
 			out := filepath.Join(repoRoot(t), "out")
-			patched := filepath.Join(out, bp.version, "hyperkube")
-			unpatched := filepath.Join(out, bp.version+"-unpatched", "hyperkube")
-			pins, err := versions.Load(repoRoot(t), bp.version)
+			patched := filepath.Join(out, version, "hyperkube")
+			unpatched := filepath.Join(out, version+"-unpatched", "hyperkube")
+			pins, err := versions.Load(repoRoot(t), version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,16 +42,16 @@ func TestBackports(t *testing.T) {
 			}
 			t.Run("unpatched", func(t *testing.T) {
 				t.Parallel()
-				b := bootBinary(t, unpatched, etcd, bp.killer, 5*time.Second, nil)
-				if b.Outcome != "exited" || !strings.Contains(b.FatalLine, bp.fatal) {
-					t.Errorf("expected %s unpatched to exit with %q under %s: %s", bp.version, bp.fatal, bp.killer, describe(b))
+				b := bootBinary(t, unpatched, etcd, killer.Profile, 5*time.Second, nil)
+				if b.Outcome != "exited" || !strings.Contains(b.FatalLine, killer.Fatal) {
+					t.Errorf("expected %s unpatched to exit with %q under %s: %s", version, killer.Fatal, killer.Profile, describe(b))
 				}
 			})
 			t.Run("patched", func(t *testing.T) {
 				t.Parallel()
-				b := bootBinary(t, patched, etcd, bp.killer, 10*time.Second, nil)
+				b := bootBinary(t, patched, etcd, killer.Profile, 10*time.Second, nil)
 				if b.Outcome != "ready" || b.ReadyAfter > 10 || b.DNSQueries != 0 || b.LoopbackHost != "127.0.0.1" {
-					t.Errorf("expected %s patched ready within 10s, no DNS, loopback 127.0.0.1 under %s: %s", bp.version, bp.killer, describe(b))
+					t.Errorf("expected %s patched ready within 10s, no DNS, loopback 127.0.0.1 under %s: %s", version, killer.Profile, describe(b))
 				}
 			})
 		})

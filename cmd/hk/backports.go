@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
+	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/hardened-hyperkube/hk/internal/versions"
+)
+
+func init() {
+	subcommands["backports"] = subcommand{"per release: series applies, upstream tests, unpatched vs patched under its killer profile — one table", runBackports}
+}
+
+// backportRow is one release's line of the table.
+type backportRow struct {
+	Version       string      `json:"version"`
+	Series        string      `json:"series"`        // "applies (3 patches)" or why not
+	UpstreamTests string      `json:"upstreamTests"` // "6 packages pass" or where the log is
+	Killer        string      `json:"killerProfile"`
+	Unpatched     *lab.Result `json:"unpatched,omitempty"`
+	Patched       *lab.Result `json:"patched,omitempty"`
+	Error         string      `json:"error,omitempty"`
+}
+
+func runBackports(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("backports", "[--versions V1,V2] [--json]")
+	list := fs.String("versions", strings.Join(versions.Known(e.root), ","), "releases to report on (default: every pinned release)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var rows []backportRow
+	failed := false
+	for _, v := range strings.Split(*list, ",") {
+		row := reportBackport(ctx, e, v)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		failed = failed || row.Error != ""
+		rows = append(rows, row)
+	}
+	if *asJSON {
+		err := lab.WriteJSON(os.Stdout, rows)
+		if err == nil && failed {
+			err = fmt.Errorf("some releases could not be reported; see the error fields")
+		}
+		return err
+	}
+	writeBackportTable(os.Stdout, rows)
+	if failed {
+		return fmt.Errorf("some releases could not be reported; see the table")
+	}
+	return nil
+}
+
+// reportBackport builds both binaries, runs upstream's tests of the series and boots both
+// binaries under the release's killer profile. Steps already done (builds, etcd) are reused.
+func reportBackport(ctx context.Context, e *env, version string) backportRow {
+	row := backportRow{Version: version}
+	fail := func(err error) backportRow { row.Error = err.Error(); return row }
+	killer, err := lab.KillerFor(version)
+	if err != nil {
+		return fail(err)
+	}
+	row.Killer = killer.Profile
+	pins, err := versions.Load(e.root, version)
+	if err != nil {
+		return fail(err)
+	}
+	binaries := map[string]string{}
+	for _, sel := range []string{series.All, series.None} {
+		res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: sel,
+			OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
+		if err != nil {
+			if sel == series.All {
+				row.Series = "does not apply: " + err.Error()
+			}
+			return fail(err)
+		}
+		binaries[sel] = res.Binary
+		if sel == series.All {
+			row.Series = fmt.Sprintf("applies (%d patches)", len(res.Provenance.Patches))
+		}
+	}
+	logPath := filepath.Join(e.outDir(), "backports", version+"-upstream-test.log")
+	if pkgs, err := upstreamTestToLog(ctx, e, version, logPath); err != nil {
+		row.UpstreamTests = "FAIL, see " + logPath
+	} else {
+		row.UpstreamTests = fmt.Sprintf("%d packages pass", len(pkgs))
+	}
+	etcd, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+	if err != nil {
+		return fail(err)
+	}
+	profile, err := lab.LookupProfile(killer.Profile)
+	if err != nil {
+		return fail(err)
+	}
+	for _, sel := range []string{series.None, series.All} {
+		res, err := lab.Run(ctx, lab.Options{Binary: binaries[sel], Etcd: etcd, Profile: profile,
+			Deadline: 150 * time.Second, Hold: 5 * time.Second, Log: e.logf})
+		if err != nil && res == nil {
+			return fail(err)
+		}
+		if sel == series.None {
+			row.Unpatched = res
+		} else {
+			row.Patched = res
+		}
+	}
+	return row
+}
+
+func upstreamTestToLog(ctx context.Context, e *env, version, logPath string) ([]string, error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return upstreamTest(ctx, e, version, series.All, f)
+}
+
+func writeBackportTable(w io.Writer, rows []backportRow) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RELEASE\tSERIES\tUPSTREAM TESTS\tPROFILE\tUNPATCHED\tPATCHED\tDNS QUERIES (patched)")
+	for _, r := range rows {
+		if r.Error != "" && r.Patched == nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\terror: %s\t\t\n", r.Version, dash(r.Series), dash(r.UpstreamTests), dash(r.Killer), r.Error)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Version, r.Series, r.UpstreamTests, r.Killer,
+			outcome(r.Unpatched), outcome(r.Patched), dnsQueries(r.Patched))
+	}
+	tw.Flush()
+}
+
+// outcome is one boot in a few words: "exits 255 at 31.4 s: <fatal>" or "ready 2.3 s".
+func outcome(r *lab.Result) string {
+	if r == nil || len(r.Boots) == 0 {
+		if r != nil && r.Error != "" {
+			return "error: " + r.Error
+		}
+		return "-"
+	}
+	b := r.Boots[0]
+	switch b.Outcome {
+	case lab.OutcomeReady:
+		return fmt.Sprintf("ready %.1f s", b.ReadyAfter)
+	case lab.OutcomeExited:
+		s := fmt.Sprintf("exits %d at %.1f s", b.ExitCode, b.ExitedAfter)
+		if b.FatalLine != "" {
+			s += ": " + shorten(b.FatalLine, 70)
+		}
+		return s
+	}
+	return "not ready by the deadline"
+}
+
+func dnsQueries(r *lab.Result) string {
+	if r == nil || len(r.Boots) == 0 {
+		return "-"
+	}
+	return fmt.Sprint(r.Boots[0].DNSQueries)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// shorten keeps the part of a fatal line after klog's header, cut to n runes.
+func shorten(line string, n int) string {
+	if i := strings.Index(line, "] "); i >= 0 {
+		line = line[i+2:]
+	}
+	if r := []rune(line); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return line
+}
