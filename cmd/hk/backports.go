@@ -46,19 +46,19 @@ func runBackports(ctx context.Context, e *env, args []string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		failed = failed || row.Error != ""
+		failed = failed || row.Error != "" || strings.HasPrefix(row.UpstreamTests, "FAIL")
 		rows = append(rows, row)
 	}
 	if *asJSON {
 		err := lab.WriteJSON(os.Stdout, rows)
 		if err == nil && failed {
-			err = fmt.Errorf("some releases could not be reported; see the error fields")
+			err = fmt.Errorf("some releases failed or could not be reported; see the error and upstreamTests fields")
 		}
 		return err
 	}
 	writeBackportTable(os.Stdout, rows)
 	if failed {
-		return fmt.Errorf("some releases could not be reported; see the table")
+		return fmt.Errorf("some releases failed or could not be reported; see the table")
 	}
 	return nil
 }
