@@ -29,7 +29,6 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/restclient" // for client metric registration
 	_ "k8s.io/component-base/metrics/prometheus/version"    // for version metric registration
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	kubectllogs "k8s.io/kubectl/pkg/util/logs"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
@@ -58,8 +57,11 @@ var components = map[string]func() int{
 	"kubelet": func() int {
 		return execute(kubelet.NewKubeletCommand(), func() {}, logs.InitLogs, logs.FlushLogs)
 	},
+	// kubectl's main uses k8s.io/kubectl/pkg/util/logs, a copy of component-base/logs that
+	// registers the same --log-flush-frequency flag on the global flag set; linked together they
+	// panic at init, so kubectl uses component-base/logs here (the same behaviour).
 	"kubectl": func() int {
-		return execute(kubectlcmd.NewDefaultKubectlCommand(), normalizeAndAddGoFlags, kubectllogs.InitLogs, kubectllogs.FlushLogs)
+		return execute(kubectlcmd.NewDefaultKubectlCommand(), normalizeAndAddGoFlags, logs.InitLogs, logs.FlushLogs)
 	},
 }
 
