@@ -37,7 +37,7 @@ lab-binaries: hyperkube unpatched repair-retry etcd
 image: hyperkube
 	$(HK) image build --version $(VERSION) --offline-base no-nsswitch
 
-test: unit-test upstream-test backports-built integration-test
+test: unit-test bazel-test upstream-test backports-built integration-test
 
 unit-test: deps
 	go test -count=1 ./cmd/... ./internal/...

@@ -4,6 +4,7 @@
 # Run after `make bazel-setup` and `make hk`. Downloads are disabled in .bazelrc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+trap 'bazel shutdown 2>/dev/null' EXIT # no Bazel server outlives the run
 if ! bazel run //:gazelle -- -mode=diff; then
   echo "bazel-check: BUILD files are stale; run: bazel run //:gazelle" >&2
   exit 1

@@ -31,6 +31,7 @@ sed -e "s|path = \"out/bazel/|path = \"$root/out/bazel/|" \
     -e 's|workspace(name = "com_github_hardened_hyperkube_hk")|workspace(name = "io_k8s_kubernetes")|' \
     -e '/toolchain_dependencies/d' -e '/gazelle:repository go_repository/d' WORKSPACE > "$tree/WORKSPACE"
 cp .bazelrc "$tree/"
+printf 'def go_dependencies():\n    pass\n' > "$tree/deps.bzl" # filled by update-repos below
 cd "$tree"
 start=$SECONDS
 "$gazelle" update-repos -from_file=go.mod -to_macro=deps.bzl%go_dependencies -repo_root . 2>&1 | grep -v 'file path replacements' || true
