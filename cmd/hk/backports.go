@@ -142,31 +142,16 @@ func writeBackportTable(w io.Writer, rows []backportRow) {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Version, r.Series, r.UpstreamTests, r.Killer,
-			outcome(r.Unpatched), outcome(r.Patched), dnsQueries(r.Patched))
+			brief(r.Unpatched), brief(r.Patched), dnsQueries(r.Patched))
 	}
 	tw.Flush()
 }
 
-// outcome is one boot in a few words: "exits 255 at 31.4 s: <fatal>" or "ready 2.3 s".
-func outcome(r *lab.Result) string {
-	if r == nil || len(r.Boots) == 0 {
-		if r != nil && r.Error != "" {
-			return "error: " + r.Error
-		}
+func brief(r *lab.Result) string {
+	if r == nil {
 		return "-"
 	}
-	b := r.Boots[0]
-	switch b.Outcome {
-	case lab.OutcomeReady:
-		return fmt.Sprintf("ready %.1f s", b.ReadyAfter)
-	case lab.OutcomeExited:
-		s := fmt.Sprintf("exits %d at %.1f s", b.ExitCode, b.ExitedAfter)
-		if b.FatalLine != "" {
-			s += ": " + shorten(b.FatalLine, 70)
-		}
-		return s
-	}
-	return "not ready by the deadline"
+	return r.Brief(70)
 }
 
 func dnsQueries(r *lab.Result) string {
@@ -181,15 +166,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// shorten keeps the part of a fatal line after klog's header, cut to n runes.
-func shorten(line string, n int) string {
-	if i := strings.Index(line, "] "); i >= 0 {
-		line = line[i+2:]
-	}
-	if r := []rune(line); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return line
 }

@@ -64,3 +64,24 @@ func TestKillerFor(t *testing.T) {
 		}
 	}
 }
+
+func TestResultBrief(t *testing.T) {
+	for _, tc := range []struct {
+		r    Result
+		want string
+	}{
+		{Result{Boots: []Boot{{Outcome: OutcomeReady, ReadyAfter: 2.34}}}, "ready 2.3 s"},
+		{Result{Boots: []Boot{{Outcome: OutcomeExited, ExitCode: 255, ExitedAfter: 31.46,
+			FatalLine: "F1128 12:00:30.399495 19 controller.go:161] Unable to perform initial IP allocation check"}}},
+			"exits 255 at 31.5 s: Unable to perform…"},
+		{Result{Boots: []Boot{{Outcome: OutcomeNotReady}}}, "not ready by the deadline"},
+		{Result{Error: "no root"}, "error: no root"},
+	} {
+		if got := tc.r.Brief(17); got != tc.want {
+			t.Errorf("Brief = %q, want %q", got, tc.want)
+		}
+	}
+	if got := short("ääää", 2); got != "ää…" {
+		t.Errorf("short cut inside a rune: %q", got)
+	}
+}

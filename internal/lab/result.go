@@ -151,9 +151,36 @@ func names(m map[string]int) string {
 	return "(" + strings.Join(out, " ") + ")"
 }
 
+// short cuts s to n runes (never inside a UTF-8 sequence).
 func short(s string, n int) string {
-	if len(s) <= n {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// Brief is the first boot in a few words: "ready 2.3 s", or "exits 255 at 31.4 s: <fatal
+// message without klog's header, cut to fatalWidth runes>".
+func (r *Result) Brief(fatalWidth int) string {
+	if len(r.Boots) == 0 {
+		if r.Error != "" {
+			return "error: " + r.Error
+		}
+		return "-"
+	}
+	b := r.Boots[0]
+	switch b.Outcome {
+	case OutcomeReady:
+		return fmt.Sprintf("ready %.1f s", b.ReadyAfter)
+	case OutcomeExited:
+		s := fmt.Sprintf("exits %d at %.1f s", b.ExitCode, b.ExitedAfter)
+		if msg := b.FatalLine; msg != "" {
+			if _, after, ok := strings.Cut(msg, "] "); ok {
+				msg = after
+			}
+			s += ": " + short(msg, fatalWidth)
+		}
 		return s
 	}
-	return s[:n] + "…"
+	return "not ready by the deadline"
 }
