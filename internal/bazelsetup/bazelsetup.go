@@ -67,21 +67,23 @@ func Run(ctx context.Context, o Options) error {
 		sort.Strings(ps)
 		return ps
 	}
+	rulesGoPatches, gazellePatches, rulesCCPatches := patches("rules_go"), patches("gazelle"), patches("rules_cc")
+	stamp := func(fields ...string) string { return strings.Join(fields, " ") }
 	parts := []part{
-		{"goroot", goVersion + " " + goroot, func(ctx context.Context, dir string) error {
+		{"goroot", stamp(goVersion, goroot), func(ctx context.Context, dir string) error {
 			return prepareGoroot(ctx, goroot, dir, o.Log)
 		}},
-		{"rules_go", rulesGo + digest(patches("rules_go")), func(ctx context.Context, dir string) error {
-			return fromModule(ctx, rulesGo, dir, patches("rules_go"))
+		{"rules_go", stamp(rulesGo, digest(rulesGoPatches)), func(ctx context.Context, dir string) error {
+			return fromModule(ctx, rulesGo, dir, rulesGoPatches)
 		}},
-		{"gazelle", gazelle + goVersion + digest(patches("gazelle")), func(ctx context.Context, dir string) error {
-			return prepareGazelle(ctx, dir, patches("gazelle"))
+		{"gazelle", stamp(gazelle, goVersion, digest(gazellePatches)), func(ctx context.Context, dir string) error {
+			return prepareGazelle(ctx, dir, gazellePatches)
 		}},
-		{"rules_cc", "debian " + digest(patches("rules_cc")), func(ctx context.Context, dir string) error {
+		{"rules_cc", stamp("debian", digest(rulesCCPatches)), func(ctx context.Context, dir string) error {
 			if _, err := command.New("cp", "-a", filepath.Join(debianRules, "rules", "cc"), dir).Run(ctx); err != nil {
 				return err
 			}
-			return applyPatches(ctx, dir, patches("rules_cc"))
+			return applyPatches(ctx, dir, rulesCCPatches)
 		}},
 		{"remote_coverage_tools", coverageStub, writeCoverageStub},
 	}
@@ -251,5 +253,5 @@ func digest(files []string) string {
 		}
 		fmt.Fprintf(h, "%s %x\n", filepath.Base(f), sha256.Sum256(data))
 	}
-	return fmt.Sprintf(" %x", h.Sum(nil))
+	return fmt.Sprintf("%x", h.Sum(nil))
 }
