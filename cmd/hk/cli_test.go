@@ -144,14 +144,14 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			name: "hunk does not apply",
 			setup: func(t *testing.T, root string) {
 				editPatch(t, root, "0001-", func(s string) string {
-					// Change a context line of the (only) hunk of config_selfclient.go.
-					return strings.Replace(s, "\n \t// Value is expected to be an IP or DNS name, not \"0.0.0.0\".\n",
-						"\n \t// Value is expected to be an IP or a DNS name.\n", 1)
+					// Change a context line of the first hunk of config_selfclient.go.
+					return strings.Replace(s, "\n \t\treturn nil, nil\n \t}\n \n-\thost, port, err := LoopbackHostPort(",
+						"\n \t\treturn nil, nil // changed\n \t}\n \n-\thost, port, err := LoopbackHostPort(", 1)
 				})
 			},
 			args: []string{"build"},
 			want: []string{"patch 0001-apiserver-never-resolve-a-name-for-the-loopback-client.patch does not apply",
-				"staging/src/k8s.io/apiserver/pkg/server/config_selfclient.go: hunk #1 (@@ -65,33 +65,56 @@)"},
+				"staging/src/k8s.io/apiserver/pkg/server/config_selfclient.go: hunk #1 (@@ -33,7 +33,7 @@)"},
 		},
 		{
 			name: "corrupt patch",
