@@ -23,9 +23,9 @@ hyperkube: hk
 unpatched: hk
 	$(HK) build --version $(VERSION) --patches none
 
-# out/$(VERSION)-p0002-0003/hyperkube: the retry patches without the loopback fix.
+# out/$(VERSION)-p0002-0003-0004/hyperkube: the retry and shutdown patches without the loopback fix.
 repair-retry: hk
-	$(HK) build --version $(VERSION) --patches 0002,0003
+	$(HK) build --version $(VERSION) --patches 0002,0003,0004
 
 etcd: hk
 	$(HK) etcd --version $(VERSION)
@@ -62,7 +62,7 @@ backports: hk
 
 # Not in CI (see README for durations).
 matrix: lab-binaries
-	$(HK) lab matrix --binaries out/$(VERSION)-unpatched/hyperkube,out/$(VERSION)-p0002-0003/hyperkube,out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
+	$(HK) lab matrix --binaries out/$(VERSION)-unpatched/hyperkube,out/$(VERSION)-p0002-0003-0004/hyperkube,out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
 
 # A second, cold build from a fresh clone in another directory must give the same sha256.
 reproducible: hyperkube

@@ -36,9 +36,9 @@ func repoRoot(t *testing.T) string {
 
 // builds names the binaries under out/ that the tests boot.
 var builds = map[string]string{
-	"patched":      version,                 // the whole series
-	"unpatched":    version + "-unpatched",  // upstream as is: the control
-	"repair-retry": version + "-p0002-0003", // the series without the loopback fix
+	"patched":      version,                      // the whole series
+	"unpatched":    version + "-unpatched",       // upstream as is: the control
+	"repair-retry": version + "-p0002-0003-0004", // the series without the loopback fix
 }
 
 // binary returns the hyperkube of a build, or skips the test.
@@ -76,6 +76,12 @@ func boot(t *testing.T, build, profile string, hold time.Duration, tweak func(*l
 // bootBinary runs one lab boot of any apiserver binary and logs the record.
 func bootBinary(t *testing.T, bin, etcd, profile string, hold time.Duration, tweak func(*lab.Profile)) lab.Boot {
 	t.Helper()
+	return bootWith(t, lab.Options{Binary: bin, Etcd: etcd, Deadline: 150 * time.Second, Hold: hold}, profile, tweak)
+}
+
+// bootWith runs one lab boot with o (its Profile set from profile and tweak) and logs the record.
+func bootWith(t *testing.T, o lab.Options, profile string, tweak func(*lab.Profile)) lab.Boot {
+	t.Helper()
 	p, err := lab.LookupProfile(profile)
 	if err != nil {
 		t.Fatal(err)
@@ -83,12 +89,12 @@ func bootBinary(t *testing.T, bin, etcd, profile string, hold time.Duration, twe
 	if tweak != nil {
 		tweak(&p)
 	}
+	o.Profile, o.Log = p, t.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := lab.Run(ctx, lab.Options{Binary: bin, Etcd: etcd, Profile: p,
-		Deadline: 150 * time.Second, Hold: hold, Log: t.Logf})
+	res, err := lab.Run(ctx, o)
 	if err != nil {
-		t.Fatalf("lab run %s × %s: %v", bin, profile, err)
+		t.Fatalf("lab run %s × %s: %v", o.Binary, profile, err)
 	}
 	var rec writerFunc = func(b []byte) (int, error) { t.Log(string(b)); return len(b), nil }
 	lab.WriteRecord(rec, res)
