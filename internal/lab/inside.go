@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,11 +45,16 @@ type sandboxConfig struct {
 	Etcd      string        `json:"etcd"`
 	Work      string        `json:"work"`
 	PKI       pki.Files     `json:"pki"`
-	Deadline  time.Duration `json:"deadline"`  // how long to wait for ready
-	Hold      time.Duration `json:"hold"`      // how long to watch after ready
-	Boots     int           `json:"boots"`     // >1: power-cycle soak
-	ProbeOnly bool          `json:"probeOnly"` // resolve "localhost" once instead of booting
-	Result    string        `json:"result"`
+	Deadline  time.Duration `json:"deadline"` // how long to wait for ready
+	Hold      time.Duration `json:"hold"`     // how long to watch after ready
+	Boots     int           `json:"boots"`    // >1: power-cycle soak
+	// TermAfter > 0 sends the apiserver SIGTERM that long after its start and watches its exit.
+	TermAfter time.Duration `json:"termAfter"`
+	// IPv6OffAfterReady > 0 disables IPv6 in the sandbox that long after ready, then checks at
+	// the end of Hold that the apiserver's loopback client still renews its identity lease.
+	IPv6OffAfterReady time.Duration `json:"ipv6OffAfterReady"`
+	ProbeOnly         bool          `json:"probeOnly"` // resolve "localhost" once instead of booting
+	Result            string        `json:"result"`
 }
 
 // SandboxMain is the sandbox's init: it sets up the namespaces, runs the boots and writes the
@@ -190,14 +196,21 @@ func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, p
 }
 
 // watch probes /readyz until the apiserver is ready, exits or the deadline passes, then keeps
-// watching it for cfg.Hold after ready.
+// watching it for cfg.Hold after ready. With cfg.TermAfter it sends SIGTERM at that time and
+// watches the exit instead; with cfg.IPv6OffAfterReady it disables IPv6 while the server runs.
 func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *process) *Boot {
-	b := &Boot{ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, LoopbackHost: "none"}
+	b := &Boot{ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1, LoopbackHost: "none"}
 	deadline := time.NewTimer(cfg.Deadline)
 	defer deadline.Stop()
 	tick := time.NewTicker(probePeriod)
 	defer tick.Stop()
-	var readyAt time.Time
+	var term <-chan time.Time
+	if cfg.TermAfter > 0 {
+		t := time.NewTimer(time.Until(api.started.Add(cfg.TermAfter)))
+		defer t.Stop()
+		term = t.C
+	}
+	var readyAt, ipv6OffAt time.Time
 	for {
 		select {
 		case <-api.exited:
@@ -215,6 +228,13 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 				b.AliveAfterReady = time.Since(readyAt).Seconds()
 			}
 			return b
+		case <-term:
+			// From here on only the exit ends the watch (or the sandbox's stop).
+			_ = api.cmd.Process.Signal(syscall.SIGTERM)
+			b.TermSentAfter = time.Since(api.started).Seconds()
+			term = nil
+			deadline.Stop()
+			continue
 		case <-deadline.C:
 			if readyAt.IsZero() {
 				b.Outcome = OutcomeNotReady
@@ -222,6 +242,9 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 				return b
 			}
 		case <-tick.C:
+		}
+		if b.TermSentAfter >= 0 {
+			continue
 		}
 		if readyAt.IsZero() {
 			ok, failing := probe(client, cfg.PKI.Token)
@@ -233,12 +256,65 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 				b.NotReadyChecks = failing
 			}
 		}
-		if !readyAt.IsZero() && time.Since(readyAt) >= cfg.Hold {
+		if cfg.IPv6OffAfterReady > 0 && !readyAt.IsZero() && ipv6OffAt.IsZero() && time.Since(readyAt) >= cfg.IPv6OffAfterReady {
+			if err := sandbox.DisableIPv6(); err != nil {
+				b.Note = err.Error()
+			}
+			ipv6OffAt = time.Now()
+			b.IPv6OffAfter = ipv6OffAt.Sub(api.started).Seconds()
+		}
+		if term == nil && !readyAt.IsZero() && time.Since(readyAt) >= cfg.Hold {
 			b.Outcome = OutcomeReady
 			b.AliveAfterReady = time.Since(readyAt).Seconds()
+			if !ipv6OffAt.IsZero() {
+				b.LoopbackHostAfterIPv6Off = loopbackHost()
+				renewed, err := identityLeaseRenewedSince(client, cfg.PKI.Token, ipv6OffAt)
+				if err != nil {
+					b.Note = err.Error()
+				}
+				b.LeaseRenewedAfterIPv6Off = renewed
+			}
 			return b
 		}
 	}
+}
+
+// identityLeaseRenewedSince reports whether the apiserver's identity lease, which its
+// loopback client renews every 10 s, was renewed after t.
+func identityLeaseRenewedSince(client *http.Client, token string, t time.Time) (bool, error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(advertiseIP, securePort)+
+		"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?labelSelector=apiserver.kubernetes.io%2Fidentity%3Dkube-apiserver", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("list identity leases: %w", err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Items []struct {
+			Spec struct {
+				RenewTime time.Time `json:"renewTime"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("list identity leases: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return false, fmt.Errorf("list identity leases: %w", err)
+	}
+	if len(list.Items) == 0 {
+		return false, errors.New("no identity lease of kube-apiserver")
+	}
+	for _, l := range list.Items {
+		if l.Spec.RenewTime.After(t) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func waitEtcd(ctx context.Context, etcd *process) error {

@@ -33,6 +33,16 @@ type Boot struct {
 	// LoopbackHost is the address the apiserver's client to itself connected to, read from the
 	// sandbox's TCP table ("127.0.0.1", "::1"), or "none" when no such connection was seen.
 	LoopbackHost string `json:"loopbackHost"`
+	// TermSentAfter is when the lab sent SIGTERM, from the apiserver's start; -1 if it did not.
+	TermSentAfter float64 `json:"termSentAfterSeconds"`
+	// IPv6OffAfter is when the lab disabled IPv6 while the apiserver ran; -1 if it did not.
+	IPv6OffAfter float64 `json:"ipv6OffAfterSeconds"`
+	// After IPv6 was disabled at runtime: whether the loopback client still renewed the
+	// apiserver's identity lease by the end of the hold, and which loopback address it used.
+	LeaseRenewedAfterIPv6Off bool   `json:"leaseRenewedAfterIPv6Off,omitempty"`
+	LoopbackHostAfterIPv6Off string `json:"loopbackHostAfterIPv6Off,omitempty"`
+	// Note records a lab step that could not be done (not an apiserver failure).
+	Note string `json:"note,omitempty"`
 	// NotReadyChecks are the /readyz checks that failed at the last failing probe.
 	NotReadyChecks []string `json:"notReadyChecks,omitempty"`
 	LogTail        []string `json:"logTail,omitempty"`

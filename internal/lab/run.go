@@ -32,6 +32,11 @@ type Options struct {
 	// Boots > 1 makes a power-cycle soak: SIGKILL both processes after each boot and start
 	// again on the same etcd data.
 	Boots int
+	// TermAfter > 0 sends the apiserver SIGTERM that long after its start and records its exit.
+	TermAfter time.Duration
+	// IPv6OffAfterReady > 0 disables IPv6 in the sandbox that long after ready; at the end of
+	// Hold the run records whether the loopback client still renewed the identity lease.
+	IPv6OffAfterReady time.Duration
 	// Keep leaves the work directory (logs, certificates, etcd data) for inspection.
 	Keep bool
 	Log  func(format string, args ...any)
@@ -78,6 +83,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg := sandboxConfig{
 		Spec: specFor(o.Profile, work), Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
 		Deadline: o.Deadline, Hold: o.Hold, Boots: o.Boots, Result: filepath.Join(work, "result.json"),
+		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady,
 	}
 	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
 	runErr := runSandbox(ctx, &cfg)

@@ -114,11 +114,8 @@ func Setup(spec Spec) error {
 		}
 	}
 	if spec.DisableIPv6 {
-		for _, dev := range []string{"all", "default", "lo"} {
-			p := filepath.Join("/proc/sys/net/ipv6/conf", dev, "disable_ipv6")
-			if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
-				return fmt.Errorf("disable IPv6: %w", err)
-			}
+		if err := DisableIPv6(); err != nil {
+			return err
 		}
 	}
 	ctx := context.Background()
@@ -134,6 +131,19 @@ func Setup(spec Spec) error {
 		return err
 	}
 	return overlayEtc(spec)
+}
+
+// DisableIPv6 turns IPv6 off in the calling process's network namespace, which removes ::1
+// from lo. Inside the sandbox that is the sandbox's own namespace; the lab also calls it while
+// an apiserver runs, as an operator disabling IPv6 at runtime would.
+func DisableIPv6() error {
+	for _, dev := range []string{"all", "default", "lo"} {
+		p := filepath.Join("/proc/sys/net/ipv6/conf", dev, "disable_ipv6")
+		if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+			return fmt.Errorf("disable IPv6: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkLoopback verifies the state the sandbox promises: 127.0.0.1 present, ::1 present
