@@ -28,9 +28,12 @@ type Binary struct {
 	Series  string   `json:"series,omitempty"`
 	Patches []string `json:"patches,omitempty"`
 	// LoopbackFix and RepairRetry say whether the binary has patches 0001 and 0002 (nil: unknown).
-	LoopbackFix *bool    `json:"loopbackFix"`
-	RepairRetry *bool    `json:"repairRetry"`
-	Problems    []string `json:"problems,omitempty"`
+	LoopbackFix *bool `json:"loopbackFix"`
+	RepairRetry *bool `json:"repairRetry"`
+	// LoopbackByListener says whether the binary picks the loopback address by its listener's
+	// real mode (series v2's 0001): 127.0.0.1 on a dual-stack wildcard even while ::1 exists.
+	LoopbackByListener *bool    `json:"loopbackByListener"`
+	Problems           []string `json:"problems,omitempty"`
 }
 
 var (
@@ -38,6 +41,9 @@ var (
 	versionRE  = regexp.MustCompile(`v1\.(\d+)\.(\d+)\S*`)
 	// retryMarker is logged only by the repair-retry patch.
 	retryMarker = []byte("Initial repair failed, will retry")
+	// listenerMarker is a function name of series v2's 0001; Go keeps function names in
+	// stripped binaries (they serve tracebacks).
+	listenerMarker = []byte("k8s.io/apiserver/pkg/server.listenerIPv6WildcardMode")
 )
 
 // inspectBinary reads the build info and our markers from path; repoRoot (may be "") is a
@@ -60,6 +66,8 @@ func inspectBinary(ctx context.Context, path, repoRoot string) *Binary {
 	}
 	retry := bytes.Contains(data, retryMarker)
 	b.RepairRetry = &retry
+	byListener := bytes.Contains(data, listenerMarker)
+	b.LoopbackByListener = &byListener
 	if m := hkSuffixRE.FindSubmatch(data); m != nil {
 		b.Kubernetes = string(m[0])
 		b.Series = "hk." + string(m[1])

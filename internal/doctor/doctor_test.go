@@ -55,6 +55,10 @@ func TestPredictions(t *testing.T) {
 	}{
 		{name: "healthy node with IPv6", files: map[string]*string{"etc/nsswitch.conf": s(filesDNSSW), "etc/hosts": s(hostsOK), "etc/resolv.conf": s(threeDead)},
 			ipv6: "on", loopback: "::1", verdict: Safe},
+		{name: "series v2 with IPv6 on: 127.0.0.1, which IPv6 toggled at runtime cannot remove", files: map[string]*string{"etc/nsswitch.conf": s(dnsFirstSW), "etc/hosts": s(hostsOK), "etc/resolv.conf": s(threeDead)},
+			ipv6: "on", binary: &Binary{GoVersion: "go1.26.8", Kubernetes: "v1.37.2+hk.abc", LoopbackFix: ptr(true), RepairRetry: ptr(true), LoopbackByListener: ptr(true)}, loopback: "127.0.0.1", verdict: Safe},
+		{name: "series v1 with IPv6 on: ::1, pinned at startup", files: map[string]*string{"etc/nsswitch.conf": s(dnsFirstSW), "etc/hosts": s(hostsOK), "etc/resolv.conf": s(threeDead)},
+			ipv6: "on", binary: &Binary{GoVersion: "go1.26.8", Kubernetes: "v1.36.3+hk.abc", LoopbackFix: ptr(true), RepairRetry: ptr(true), LoopbackByListener: ptr(false)}, loopback: "::1", verdict: Safe, whyHas: "::1"},
 		{name: "field: IPv6 off, dns first, three dead nameservers", files: map[string]*string{"etc/nsswitch.conf": s(dnsFirstSW), "etc/hosts": s(hostsOK), "etc/resolv.conf": s(threeDead)},
 			ipv6: "off", loopback: "localhost", order: DNSFirst, seconds: 30, verdict: AtRisk},
 		{name: "two nameservers: 20 s, the field's working case", files: map[string]*string{"etc/nsswitch.conf": s(dnsFirstSW), "etc/hosts": s(hostsOK), "etc/resolv.conf": s("nameserver 10.0.0.1\nnameserver 10.0.0.2\n")},

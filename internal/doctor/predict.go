@@ -173,8 +173,11 @@ func (r *Report) predict() {
 	case !wildcard:
 		r.LoopbackHost = bind.String()
 	case patched:
+		// Series v2 chooses by the listener: 127.0.0.1 on Go's dual-stack wildcard socket.
+		// Series v1 preferred ::1 when it existed at startup.
 		r.LoopbackHost = "127.0.0.1"
-		if r.IPv6Loopback {
+		byListener := r.Binary.LoopbackByListener != nil && *r.Binary.LoopbackByListener
+		if r.IPv6Loopback && !byListener {
 			r.LoopbackHost = "::1"
 		}
 	case r.IPv6Loopback:
@@ -272,7 +275,11 @@ func (r *Report) fixes() {
 		return
 	}
 	if r.Verdict == Safe {
-		r.Fixes = append(r.Fixes, "safe only while IPv6 stays on: disabling it removes ::1 and the apiserver falls back to \"localhost\"; run the patched hyperkube to be safe either way")
+		after := "after a restart it dials \"localhost\""
+		if r.Binary != nil && r.Binary.LoopbackFix != nil && *r.Binary.LoopbackFix {
+			after = "after a restart it dials 127.0.0.1"
+		}
+		r.Fixes = append(r.Fixes, "safe only while IPv6 stays on: disabling IPv6 while the apiserver runs removes ::1 and breaks its loopback client, which keeps dialling ::1 (kubernetes#95706); "+after+"; run the series v2 hyperkube (0001 dials 127.0.0.1 on a dual-stack listener) to be safe either way")
 		return
 	}
 	r.Fixes = append(r.Fixes, "run the patched hyperkube (series 0001): the loopback client dials 127.0.0.1/::1 and never resolves a name")
