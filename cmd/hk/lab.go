@@ -69,6 +69,8 @@ type labFlags struct {
 	dnsBack  *time.Duration
 	keep     *bool
 	asJSON   *bool
+	// Lifecycle events during a boot.
+	termAfter, ipv6OffAfterReady *time.Duration
 }
 
 func addLabFlags(fs *flag.FlagSet) *labFlags {
@@ -80,6 +82,10 @@ func addLabFlags(fs *flag.FlagSet) *labFlags {
 		dnsBack:  fs.Duration("dns-back", lab.DefaultTransientDNSBack, "transient profile: when the nameservers start answering"),
 		keep:     fs.Bool("keep", false, "keep the work directory (logs, certificates) for inspection"),
 		asJSON:   fs.Bool("json", false, "print JSON"),
+		termAfter: fs.Duration("term-after", 0,
+			"send the apiserver SIGTERM this long after its start and record how it exits (0: never)"),
+		ipv6OffAfterReady: fs.Duration("ipv6-off-after-ready", 0,
+			"disable IPv6 in the sandbox this long after ready; the hold must outlast it by 25s for the identity-lease check (0: never)"),
 	}
 }
 
@@ -105,7 +111,7 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 		return lab.Options{}, errors.New("--binary is required (e.g. out/v1.37.2/hyperkube)")
 	}
 	return lab.Options{Binary: binary, Etcd: etcd, Profile: p, Deadline: *f.deadline, Hold: *f.hold,
-		Keep: *f.keep, Log: e.logf}, nil
+		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, Log: e.logf}, nil
 }
 
 func labRun(ctx context.Context, e *env, args []string) error {

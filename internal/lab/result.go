@@ -109,8 +109,22 @@ func WriteRecord(w io.Writer, r *Result) {
 		if b.Outcome == OutcomeReady {
 			fmt.Fprintf(w, "alive:     %.0fs after ready\n", b.AliveAfterReady)
 		}
+		if b.TermSentAfter >= 0 {
+			fmt.Fprintf(w, "sigterm:   at %.1fs\n", b.TermSentAfter)
+		}
 		if b.ExitedAfter >= 0 {
-			fmt.Fprintf(w, "exited:    after %.1fs, code %d\nfatal:     %s\n", b.ExitedAfter, b.ExitCode, b.FatalLine)
+			label := "fatal:    "
+			if !fatalRE.MatchString(b.FatalLine) {
+				label = "last line:"
+			}
+			fmt.Fprintf(w, "exited:    after %.1fs, code %d\n%s %s\n", b.ExitedAfter, b.ExitCode, label, b.FatalLine)
+		}
+		if b.IPv6OffAfter >= 0 {
+			fmt.Fprintf(w, "ipv6 off:  at %.1fs; loopback then %s; identity lease renewed after: %v\n",
+				b.IPv6OffAfter, b.LoopbackHostAfterIPv6Off, b.LeaseRenewedAfterIPv6Off)
+		}
+		if b.Note != "" {
+			fmt.Fprintf(w, "note:      %s\n", b.Note)
 		}
 		fmt.Fprintf(w, "dns:       %d queries %s\nloopback:  %s\n", b.DNSQueries, names(b.DNSNames), b.LoopbackHost)
 		if len(b.NotReadyChecks) > 0 && b.Outcome != OutcomeReady {
