@@ -41,7 +41,7 @@ func runEtcd(ctx context.Context, e *env, args []string) error {
 
 func runLab(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hk lab run|matrix|soak|profiles [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hk lab run|matrix|soak|storm|profiles [flags]")
 		return errUsage
 	}
 	switch args[0] {
@@ -51,13 +51,15 @@ func runLab(ctx context.Context, e *env, args []string) error {
 		return labMatrix(ctx, e, args[1:])
 	case "soak":
 		return labSoak(ctx, e, args[1:])
+	case "storm":
+		return labStorm(ctx, e, args[1:])
 	case "profiles":
 		for _, p := range lab.Profiles() {
 			fmt.Printf("%-13s %s\n", p.Name, p.Description)
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown lab command %q (run, matrix, soak, profiles)", args[0])
+	return fmt.Errorf("unknown lab command %q (run, matrix, soak, storm, profiles)", args[0])
 }
 
 // labFlags are shared by run, matrix and soak.
@@ -207,4 +209,33 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// labStorm starts several apiservers on one etcd together: an HA control plane after a power cut.
+func labStorm(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("lab storm", "--binary PATH --profile NAME [--apiservers N] [flags]")
+	binary := fs.String("binary", "", "hyperkube or kube-apiserver to boot")
+	profile := fs.String("profile", "transient", "network profile (hk lab profiles)")
+	apiservers := fs.Int("apiservers", 3, "how many apiservers to start together on one etcd")
+	lf := addLabFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *apiservers < 2 {
+		return fmt.Errorf("--apiservers %d: a storm needs at least 2", *apiservers)
+	}
+	o, err := lf.options(ctx, e, *binary, *profile)
+	if err != nil {
+		return err
+	}
+	o.Apiservers = *apiservers
+	res, err := lab.Run(ctx, o)
+	if res != nil {
+		if *lf.asJSON {
+			_ = lab.WriteJSON(os.Stdout, res)
+		} else {
+			lab.WriteStorm(os.Stdout, res)
+		}
+	}
+	return err
 }

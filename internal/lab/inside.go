@@ -28,13 +28,16 @@ import (
 const SandboxCommand = "__lab-sandbox"
 
 const (
-	advertiseIP  = "192.0.2.10" // on lo inside the sandbox only (TEST-NET-1, never routed)
-	securePort   = "6443"
-	etcdClient   = "http://127.0.0.1:2379"
-	etcdPeer     = "http://127.0.0.1:2380"
-	stopGrace    = 15 * time.Second
-	probePeriod  = 100 * time.Millisecond
-	probeTimeout = 2 * time.Second
+	advertiseIP = "192.0.2.10" // on lo inside the sandbox only (TEST-NET-1, never routed)
+	securePort  = "6443"
+	// maxApiservers is how many apiservers a storm may start: the i-th listens on 6443+i and
+	// advertises 192.0.2.(10+i).
+	maxApiservers = 5
+	etcdClient    = "http://127.0.0.1:2379"
+	etcdPeer      = "http://127.0.0.1:2380"
+	stopGrace     = 15 * time.Second
+	probePeriod   = 100 * time.Millisecond
+	probeTimeout  = 2 * time.Second
 )
 
 // sandboxConfig is handed from the host side to the sandbox's init as JSON.
@@ -53,8 +56,10 @@ type sandboxConfig struct {
 	// IPv6OffAfterReady > 0 disables IPv6 in the sandbox that long after ready, then checks at
 	// the end of Hold that the apiserver's loopback client still renews its identity lease.
 	IPv6OffAfterReady time.Duration `json:"ipv6OffAfterReady"`
-	ProbeOnly         bool          `json:"probeOnly"` // resolve "localhost" once instead of booting
-	Result            string        `json:"result"`
+	// Apiservers > 1 starts that many apiservers on one etcd at the same moment (a storm).
+	Apiservers int    `json:"apiservers"`
+	ProbeOnly  bool   `json:"probeOnly"` // resolve "localhost" once instead of booting
+	Result     string `json:"result"`
 }
 
 // SandboxMain is the sandbox's init: it sets up the namespaces, runs the boots and writes the
@@ -131,6 +136,15 @@ func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Apiservers > 1 {
+		bs, err := storm(ctx, cfg, client)
+		if err != nil {
+			return err
+		}
+		countQueries(bs, dns, 0)
+		res.Boots = bs
+		return ctx.Err()
+	}
 	boots := max(cfg.Boots, 1)
 	for i := 0; i < boots && ctx.Err() == nil; i++ {
 		seen := len(dns.Queries())
@@ -151,31 +165,14 @@ func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 // boot starts etcd and the apiserver, watches the apiserver, and stops both: in order at the end
 // of a run, or with SIGKILL (a power cut) between the boots of a soak.
 func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, powerCut bool) (*Boot, error) {
-	etcd, err := startProcess("etcd", []string{cfg.Etcd,
-		"--name=lab", "--data-dir=" + filepath.Join(cfg.Work, "etcd-data"),
-		"--listen-client-urls=" + etcdClient, "--advertise-client-urls=" + etcdClient,
-		"--listen-peer-urls=" + etcdPeer, "--initial-advertise-peer-urls=" + etcdPeer,
-		"--initial-cluster=lab=" + etcdPeer, "--listen-metrics-urls=",
-	}, filepath.Join(cfg.Work, fmt.Sprintf("etcd-%d.log", n+1)))
+	etcd, err := startEtcd(ctx, cfg, fmt.Sprintf("etcd-%d.log", n+1))
 	if err != nil {
 		return nil, err
 	}
 	defer etcd.stop(stopGrace) // after the apiserver: stopped the other way round it hangs
-	if err := waitEtcd(ctx, etcd); err != nil {
-		return nil, err
-	}
 
 	apiLog := filepath.Join(cfg.Work, fmt.Sprintf("kube-apiserver-%d.log", n+1))
-	api, err := startProcess("kube-apiserver", append(append([]string{}, cfg.Apiserver...),
-		"--etcd-servers="+etcdClient,
-		"--bind-address=0.0.0.0", "--secure-port="+securePort, "--advertise-address="+advertiseIP,
-		"--tls-cert-file="+cfg.PKI.ServingCert, "--tls-private-key-file="+cfg.PKI.ServingKey,
-		"--client-ca-file="+cfg.PKI.CACert, "--token-auth-file="+cfg.PKI.TokenFile,
-		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+cfg.PKI.SAPub, "--service-account-signing-key-file="+cfg.PKI.SAKey,
-		"--service-cluster-ip-range=10.96.0.0/16",
-	), apiLog)
+	api, err := startApiserver(cfg, 0, apiLog)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +190,58 @@ func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, p
 		b.LogTail = tail(apiLog, 30)
 	}
 	return b, nil
+}
+
+// countQueries attributes the DNS queries since the seen-th to the boots (all of them, in a storm,
+// where they share one window).
+func countQueries(bs []Boot, dns *dnshole.Server, seen int) {
+	names := map[string]int{}
+	total := 0
+	for _, q := range dns.Queries()[seen:] {
+		total++
+		names[strings.TrimSuffix(q.Name, ".")+"/"+q.Type]++
+	}
+	for i := range bs {
+		bs[i].DNSQueries, bs[i].DNSNames = total, names
+	}
+}
+
+// startEtcd starts the lab's etcd on its data directory and waits until it is healthy.
+func startEtcd(ctx context.Context, cfg *sandboxConfig, logName string) (*process, error) {
+	etcd, err := startProcess("etcd", []string{cfg.Etcd,
+		"--name=lab", "--data-dir=" + filepath.Join(cfg.Work, "etcd-data"),
+		"--listen-client-urls=" + etcdClient, "--advertise-client-urls=" + etcdClient,
+		"--listen-peer-urls=" + etcdPeer, "--initial-advertise-peer-urls=" + etcdPeer,
+		"--initial-cluster=lab=" + etcdPeer, "--listen-metrics-urls=",
+	}, filepath.Join(cfg.Work, logName))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitEtcd(ctx, etcd); err != nil {
+		etcd.stop(stopGrace)
+		return nil, err
+	}
+	return etcd, nil
+}
+
+// apiserverAddr is where the i-th apiserver of a sandbox listens and advertises itself.
+func apiserverAddr(i int) (ip, port string) {
+	return fmt.Sprintf("192.0.2.%d", 10+i), fmt.Sprint(6443 + i)
+}
+
+// startApiserver starts the i-th apiserver of the sandbox.
+func startApiserver(cfg *sandboxConfig, i int, logPath string) (*process, error) {
+	ip, port := apiserverAddr(i)
+	return startProcess("kube-apiserver", append(append([]string{}, cfg.Apiserver...),
+		"--etcd-servers="+etcdClient,
+		"--bind-address=0.0.0.0", "--secure-port="+port, "--advertise-address="+ip,
+		"--tls-cert-file="+cfg.PKI.ServingCert, "--tls-private-key-file="+cfg.PKI.ServingKey,
+		"--client-ca-file="+cfg.PKI.CACert, "--token-auth-file="+cfg.PKI.TokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+cfg.PKI.SAPub, "--service-account-signing-key-file="+cfg.PKI.SAKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+	), logPath)
 }
 
 // watch probes /readyz until the apiserver is ready, exits or the deadline passes, then keeps
@@ -247,7 +296,7 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 			continue
 		}
 		if readyAt.IsZero() {
-			ok, failing := probe(client, cfg.PKI.Token)
+			ok, failing := probe(client, cfg.PKI.Token, 0)
 			if ok {
 				readyAt = time.Now()
 				b.ReadyAfter = readyAt.Sub(api.started).Seconds()
@@ -356,9 +405,11 @@ func probeClient(files pki.Files) (*http.Client, error) {
 	}, nil
 }
 
-// probe asks /readyz?verbose; it returns whether it answered 200 and the failing checks if not.
-func probe(client *http.Client, token string) (bool, []string) {
-	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(advertiseIP, securePort)+"/readyz?verbose", nil)
+// probe asks the i-th apiserver's /readyz?verbose; it returns whether it answered 200 and the
+// failing checks if not.
+func probe(client *http.Client, token string, i int) (bool, []string) {
+	ip, port := apiserverAddr(i)
+	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(ip, port)+"/readyz?verbose", nil)
 	if err != nil {
 		return false, nil
 	}

@@ -41,6 +41,11 @@ type Boot struct {
 	// apiserver's identity lease by the end of the hold, and which loopback address it used.
 	LeaseRenewedAfterIPv6Off bool   `json:"leaseRenewedAfterIPv6Off,omitempty"`
 	LoopbackHostAfterIPv6Off string `json:"loopbackHostAfterIPv6Off,omitempty"`
+	// Apiserver numbers the apiservers of a storm (1..N); 0 for a single boot.
+	Apiserver int `json:"apiserver,omitempty"`
+	// RetriesAfter are the times, from the apiserver's start, at which it logged a failed first
+	// repair and a retry (storms only).
+	RetriesAfter []float64 `json:"retriesAfterSeconds,omitempty"`
 	// Note records a lab step that could not be done (not an apiserver failure).
 	Note string `json:"note,omitempty"`
 	// NotReadyChecks are the /readyz checks that failed at the last failing probe.

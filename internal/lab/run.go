@@ -37,6 +37,9 @@ type Options struct {
 	// IPv6OffAfterReady > 0 disables IPv6 in the sandbox that long after ready; at the end of
 	// Hold the run records whether the loopback client still renewed the identity lease.
 	IPv6OffAfterReady time.Duration
+	// Apiservers > 1 starts that many apiservers on one etcd at the same moment (a restart storm
+	// of an HA control plane); the result has one boot per apiserver.
+	Apiservers int
 	// Keep leaves the work directory (logs, certificates, etcd data) for inspection.
 	Keep bool
 	Log  func(format string, args ...any)
@@ -75,15 +78,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	files, err := pki.Write(filepath.Join(work, "pki"),
-		[]net.IP{net.ParseIP(advertiseIP), net.ParseIP("127.0.0.1"), net.IPv6loopback}, []string{"localhost", "lab"})
+	if o.Apiservers > maxApiservers {
+		return nil, fmt.Errorf("at most %d apiservers, asked for %d", maxApiservers, o.Apiservers)
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
+	for i := 0; i < max(o.Apiservers, 1); i++ {
+		ip, _ := apiserverAddr(i)
+		ips = append(ips, net.ParseIP(ip))
+	}
+	files, err := pki.Write(filepath.Join(work, "pki"), ips, []string{"localhost", "lab"})
 	if err != nil {
 		return nil, err
 	}
 	cfg := sandboxConfig{
-		Spec: specFor(o.Profile, work), Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
+		Spec: specFor(o.Profile, work, max(o.Apiservers, 1)), Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
 		Deadline: o.Deadline, Hold: o.Hold, Boots: o.Boots, Result: filepath.Join(work, "result.json"),
-		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady,
+		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady, Apiservers: o.Apiservers,
 	}
 	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
 	runErr := runSandbox(ctx, &cfg)
@@ -116,8 +126,14 @@ func EtcFiles(p Profile) map[string]*string {
 	return etc
 }
 
-func specFor(p Profile, work string) sandbox.Spec {
-	return sandbox.Spec{Hostname: "lab", DisableIPv6: p.DisableIPv6, Addresses: []string{advertiseIP + "/32"},
+// specFor is the sandbox for a profile with n apiservers, each with an address of its own on lo.
+func specFor(p Profile, work string, n int) sandbox.Spec {
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ip, _ := apiserverAddr(i)
+		addrs = append(addrs, ip+"/32")
+	}
+	return sandbox.Spec{Hostname: "lab", DisableIPv6: p.DisableIPv6, Addresses: addrs,
 		Etc: EtcFiles(p), EtcDir: filepath.Join(work, "etc")}
 }
 
@@ -170,7 +186,7 @@ func Probe(ctx context.Context, p Profile, timeout time.Duration) (*resolveprobe
 	if err := os.Mkdir(filepath.Join(work, "etc"), 0o700); err != nil {
 		return nil, err
 	}
-	cfg := sandboxConfig{Spec: specFor(p, work), Profile: p, Work: work, Deadline: timeout,
+	cfg := sandboxConfig{Spec: specFor(p, work, 1), Profile: p, Work: work, Deadline: timeout,
 		ProbeOnly: true, Result: filepath.Join(work, "result.json")}
 	var r resolveprobe.Report
 	if err := readResult(&cfg, runSandbox(ctx, &cfg), &r); err != nil {

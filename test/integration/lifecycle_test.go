@@ -95,3 +95,29 @@ func TestOutageLongerThanTheBoundExitsAtTheBound(t *testing.T) {
 		t.Errorf("fatal line %q is not a post-start hook failure", b.FatalLine)
 	}
 }
+
+// A restart storm: three apiservers (the retry patches without the loopback fix) start together
+// on one etcd while DNS is down; it comes back at T. All are ready by T + 10 s, none before the
+// outage ends, and the spread of their retries is printed: the jitter that keeps them apart.
+func TestRestartStormReadyAfterOutage(t *testing.T) {
+	t.Parallel()
+	const dnsBack = 60 * time.Second
+	res := storm(t, "repair-retry", "transient", 3, func(p *lab.Profile) { p.DNSAnswersAfter = dnsBack })
+	var out strings.Builder
+	lab.WriteStorm(&out, res)
+	t.Log("\n" + out.String())
+	for _, b := range res.Boots {
+		if b.Outcome != lab.OutcomeReady {
+			t.Fatalf("apiserver %d: expected ready once DNS is back: %s", b.Apiserver, describe(b))
+		}
+		if limit := dnsBack.Seconds() + 10; b.ReadyAfter > limit {
+			t.Errorf("apiserver %d ready after %.1fs, want within %.0fs", b.Apiserver, b.ReadyAfter, limit)
+		}
+		if b.ReadyAfter < dnsBack.Seconds()-5 {
+			t.Errorf("apiserver %d ready after %.1fs, before DNS came back at %v: the outage did not hold it", b.Apiserver, b.ReadyAfter, dnsBack)
+		}
+		if len(b.RetriesAfter) == 0 {
+			t.Errorf("apiserver %d logged no retries of its first repair", b.Apiserver)
+		}
+	}
+}

@@ -104,6 +104,29 @@ func bootWith(t *testing.T, o lab.Options, profile string, tweak func(*lab.Profi
 	return res.Boots[0]
 }
 
+// storm starts n apiservers of a build together on one etcd and returns the run.
+func storm(t *testing.T, build, profile string, n int, tweak func(*lab.Profile)) *lab.Result {
+	t.Helper()
+	p, err := lab.LookupProfile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(&p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := lab.Run(ctx, lab.Options{Binary: binary(t, build), Etcd: etcdBinary(t), Profile: p,
+		Deadline: 150 * time.Second, Apiservers: n, Log: t.Logf})
+	if err != nil {
+		t.Fatalf("lab storm %s × %s: %v", build, profile, err)
+	}
+	if len(res.Boots) != n {
+		t.Fatalf("expected %d apiservers, got %d (error %q)", n, len(res.Boots), res.Error)
+	}
+	return res
+}
+
 // buildHK compiles the CLI without cgo, so a test can interrupt it like a user would, and it
 // runs in any image resolving names with Go's own resolver, as the apiserver does.
 func buildHK(t *testing.T) string {
