@@ -29,12 +29,17 @@ type backportRow struct {
 	Killer        string      `json:"killerProfile"`
 	Unpatched     *lab.Result `json:"unpatched,omitempty"`
 	Patched       *lab.Result `json:"patched,omitempty"`
-	Error         string      `json:"error,omitempty"`
+	// With --sigterm: SIGTERM during the killer profile's outage, upstream and the series
+	// without its loopback fix (whose hooks are still retrying then).
+	SigtermUnpatched *lab.Result `json:"sigtermUnpatched,omitempty"`
+	SigtermRetryOnly *lab.Result `json:"sigtermRetryOnly,omitempty"`
+	Error            string      `json:"error,omitempty"`
 }
 
 func runBackports(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("backports", "[--versions V1,V2] [--json]")
+	fs := newFlags("backports", "[--versions V1,V2] [--sigterm 20s] [--json]")
 	list := fs.String("versions", strings.Join(versions.Known(e.root), ","), "releases to report on (default: every pinned release)")
+	sigterm := fs.Duration("sigterm", 0, "also send SIGTERM this long after start to upstream and to the series without 0001, under the killer profile, and report their exits (0: skip)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -42,7 +47,7 @@ func runBackports(ctx context.Context, e *env, args []string) error {
 	var rows []backportRow
 	failed := false
 	for _, v := range strings.Split(*list, ",") {
-		row := reportBackport(ctx, e, v)
+		row := reportBackport(ctx, e, v, *sigterm)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -65,7 +70,7 @@ func runBackports(ctx context.Context, e *env, args []string) error {
 
 // reportBackport builds both binaries, runs upstream's tests of the series and boots both
 // binaries under the release's killer profile. Steps already done (builds, etcd) are reused.
-func reportBackport(ctx context.Context, e *env, version string) backportRow {
+func reportBackport(ctx context.Context, e *env, version string, sigterm time.Duration) backportRow {
 	row := backportRow{Version: version}
 	fail := func(err error) backportRow { row.Error = err.Error(); return row }
 	killer, err := lab.KillerFor(version)
@@ -118,7 +123,51 @@ func reportBackport(ctx context.Context, e *env, version string) backportRow {
 			row.Patched = res
 		}
 	}
+	if sigterm <= 0 {
+		return row
+	}
+	retryOnly, err := withoutLoopbackFix(e, version)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly,
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
+	if err != nil {
+		return fail(err)
+	}
+	binaries[retryOnly] = res.Binary
+	for _, sel := range []string{series.None, retryOnly} {
+		res, err := lab.Run(ctx, lab.Options{Binary: binaries[sel], Etcd: etcd, Profile: profile,
+			Deadline: 150 * time.Second, TermAfter: sigterm, Log: e.logf})
+		if err != nil && res == nil {
+			return fail(err)
+		}
+		if sel == series.None {
+			row.SigtermUnpatched = res
+		} else {
+			row.SigtermRetryOnly = res
+		}
+	}
 	return row
+}
+
+// withoutLoopbackFix selects every patch of the release's series but 0001.
+func withoutLoopbackFix(e *env, version string) (string, error) {
+	minor, err := versions.Minor(version)
+	if err != nil {
+		return "", err
+	}
+	s, err := series.Select(e.root, minor, series.All)
+	if err != nil {
+		return "", err
+	}
+	var nums []string
+	for _, p := range s.Patches {
+		if p.Number != "0001" {
+			nums = append(nums, p.Number)
+		}
+	}
+	return strings.Join(nums, ","), nil
 }
 
 func upstreamTestToLog(ctx context.Context, e *env, version, logPath string) ([]string, error) {
@@ -135,14 +184,26 @@ func upstreamTestToLog(ctx context.Context, e *env, version, logPath string) ([]
 
 func writeBackportTable(w io.Writer, rows []backportRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RELEASE\tSERIES\tUPSTREAM TESTS\tPROFILE\tUNPATCHED\tPATCHED\tDNS QUERIES (patched)")
+	sigterm := false
+	for _, r := range rows {
+		sigterm = sigterm || r.SigtermUnpatched != nil
+	}
+	header := "RELEASE\tSERIES\tUPSTREAM TESTS\tPROFILE\tUNPATCHED\tPATCHED\tDNS QUERIES (patched)"
+	if sigterm {
+		header += "\tSIGTERM: UPSTREAM\tSIGTERM: WITHOUT 0001"
+	}
+	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		if r.Error != "" && r.Patched == nil {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\terror: %s\t\t\n", r.Version, dash(r.Series), dash(r.UpstreamTests), dash(r.Killer), r.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Version, r.Series, r.UpstreamTests, r.Killer,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Version, r.Series, r.UpstreamTests, r.Killer,
 			brief(r.Unpatched), brief(r.Patched), dnsQueries(r.Patched))
+		if sigterm {
+			fmt.Fprintf(tw, "\t%s\t%s", termExit(r.SigtermUnpatched), termExit(r.SigtermRetryOnly))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }
@@ -166,4 +227,29 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// termExit condenses a boot that was sent SIGTERM: "exit 0 at 50.9s" or the exit code and
+// what the fatal line says.
+func termExit(r *lab.Result) string {
+	if r == nil || len(r.Boots) == 0 {
+		return "-"
+	}
+	b := r.Boots[0]
+	switch {
+	case b.TermSentAfter < 0:
+		return "not sent: " + b.Outcome
+	case b.ExitedAfter < 0:
+		return fmt.Sprintf("SIGTERM at %.0fs, still running", b.TermSentAfter)
+	case b.ExitCode == 0:
+		return fmt.Sprintf("exit 0 at %.1fs", b.ExitedAfter)
+	}
+	fatal := b.FatalLine
+	if i := strings.Index(fatal, "] "); i >= 0 {
+		fatal = fatal[i+2:]
+	}
+	if len(fatal) > 50 {
+		fatal = fatal[:50] + "…"
+	}
+	return fmt.Sprintf("exit %d at %.1fs: %s", b.ExitCode, b.ExitedAfter, fatal)
 }
