@@ -18,6 +18,16 @@ import (
 // Packages returns the Go import paths of the directories holding .go files the series changes:
 // staging/src/k8s.io/X/... maps to k8s.io/X/..., everything else to k8s.io/kubernetes/....
 func Packages(s *series.Series) ([]string, error) {
+	return touched(s, importPath)
+}
+
+// Dirs returns the same packages as tree-relative directories ("./pkg/...").
+func Dirs(s *series.Series) ([]string, error) {
+	return touched(s, func(dir string) string { return "./" + dir })
+}
+
+// touched returns name(dir) for every directory holding .go files the series changes, sorted.
+func touched(s *series.Series, name func(dir string) string) ([]string, error) {
 	set := map[string]bool{}
 	for _, p := range s.Patches {
 		files, err := changedFiles(p.Path)
@@ -25,10 +35,9 @@ func Packages(s *series.Series) ([]string, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			if !strings.HasSuffix(f, ".go") {
-				continue
+			if strings.HasSuffix(f, ".go") {
+				set[name(path.Dir(f))] = true
 			}
-			set[importPath(path.Dir(f))] = true
 		}
 	}
 	var out []string
@@ -65,9 +74,22 @@ func changedFiles(patchPath string) ([]string, error) {
 
 // Run runs `go test` for pkgs in the tree at dir, streaming output to w.
 func Run(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
+	return run(ctx, dir, pkgs, w)
+}
+
+// RunRace runs `go test -race` for pkgs in the tree at dir, streaming output to w.
+func RunRace(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
+	return run(ctx, dir, pkgs, w, "-race")
+}
+
+func run(ctx context.Context, dir string, pkgs []string, w io.Writer, flags ...string) error {
 	// -trimpath keeps the build cache independent of where the tree is, and shares it with hk build.
-	args := append([]string{"test", "-count=1", "-trimpath"}, pkgs...)
-	cmd := command.New("go", args...).InDir(dir).WithEnv("GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	args := append(append([]string{"test", "-count=1", "-trimpath"}, flags...), pkgs...)
+	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
+	if len(flags) > 0 {
+		env = append(env, "CGO_ENABLED=1") // the race detector needs cgo
+	}
+	cmd := command.New("go", args...).InDir(dir).WithEnv(env...)
 	cmd.Stdout, cmd.Stderr = w, w
 	_, err := cmd.Run(ctx)
 	return err
