@@ -37,7 +37,9 @@ lab-binaries: hyperkube unpatched repair-retry etcd
 image: hyperkube
 	$(HK) image build --version $(VERSION) --offline-base no-nsswitch
 
-test: unit-test bazel-test upstream-test upstream-check backports-built integration-test
+# upstream-check runs upstream's tests of the touched packages with -race, so upstream-test (the
+# same tests without it) is not run again here.
+test: unit-test bazel-test upstream-check backports-built integration-test
 
 unit-test: deps
 	go test -count=1 ./cmd/... ./internal/...

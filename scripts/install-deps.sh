@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the build and the lab call, when they are missing: git (the tree
-# and git am), make (when run by hand before it exists), iproute2 (ip, inside the lab sandbox). Go itself is expected at
+# and git am), make (when run by hand before it exists), iproute2 (ip, inside the lab sandbox),
+# gcc (the race detector of make upstream-check needs cgo). Go itself is expected at
 # /usr/local/go or on PATH. As root it also makes sure apt's package lists are there, since the
 # offline image bases are downloaded with `apt-get download`. Safe to run repeatedly; it changes
 # nothing when all is present. `install-deps.sh bazel` also installs Debian's Bazel and the rule
@@ -14,6 +15,8 @@ need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# cgo, for go test -race in make upstream-check
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [[ ${1:-} == bazel ]]; then
   for pkg in bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-cc bazel-rules-java bazel-rules-proto; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
