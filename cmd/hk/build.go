@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
+	"github.com/hardened-hyperkube/hk/internal/upstreamcheck"
 	"github.com/hardened-hyperkube/hk/internal/upstreamtest"
 	"github.com/hardened-hyperkube/hk/internal/versions"
 )
@@ -22,6 +24,7 @@ func init() {
 	subcommands["build"] = subcommand{"build out/<version>[-label]/hyperkube from pins and a patch series", runBuild}
 	subcommands["sizes"] = subcommand{"build the six components separately and compare their total size with hyperkube's", runSizes}
 	subcommands["upstream-test"] = subcommand{"run upstream's unit tests of every package the series touches, on the patched tree", runUpstreamTest}
+	subcommands["upstream-check"] = subcommand{"gofmt, golangci-lint (the tree's configuration) and go test -race of the touched packages", runUpstreamCheck}
 }
 
 func newFlags(name, usage string) *flag.FlagSet {
@@ -160,6 +163,46 @@ func upstreamTest(ctx context.Context, e *env, version, patches string, w io.Wri
 	}
 	e.logf("upstream-test %s: go test %d packages in %s", version, len(pkgs), t.Dir)
 	return pkgs, upstreamtest.Run(ctx, t.Dir, pkgs, w)
+}
+
+func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("upstream-check", "[--version V]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	o := build.Options{Root: e.root, Version: *version, Selection: series.All, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf}
+	t, err := build.Prepare(ctx, o)
+	if err != nil {
+		return err
+	}
+	pkgs, err := upstreamtest.Packages(t.Series)
+	if err != nil {
+		return err
+	}
+	dirs, err := upstreamtest.Dirs(t.Series)
+	if err != nil {
+		return err
+	}
+	base := "upstream-" + t.Pins.Kubernetes.Version
+	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.outDir(), "tools"), Log: e.logf},
+		upstreamcheck.Tree{Dir: t.Dir, Base: base, Pkgs: pkgs, Dirs: dirs}, os.Stdout)
+	fmt.Printf("\nupstream-check %s (%d packages):\n", *version, len(pkgs))
+	for _, r := range results {
+		verdict := "clean"
+		if len(r.Findings) > 0 {
+			verdict = fmt.Sprintf("%d findings", len(r.Findings))
+		}
+		fmt.Printf("  %-14s %s", r.Check, verdict)
+		if r.Note != "" {
+			fmt.Printf(" (%s)", r.Note)
+		}
+		fmt.Println()
+		for _, f := range r.Findings {
+			fmt.Printf("    %s\n", f)
+		}
+	}
+	return checkErr
 }
 
 func runSizes(ctx context.Context, e *env, args []string) error {
