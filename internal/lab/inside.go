@@ -141,7 +141,11 @@ func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 		if err != nil {
 			return err
 		}
-		countQueries(bs, dns, 0)
+		// The apiservers share one window: each is shown every query.
+		total, names := queriesSince(dns, 0)
+		for i := range bs {
+			bs[i].DNSQueries, bs[i].DNSNames = total, names
+		}
 		res.Boots = bs
 		return ctx.Err()
 	}
@@ -152,11 +156,7 @@ func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 		if err != nil {
 			return err
 		}
-		b.DNSNames = map[string]int{}
-		for _, q := range dns.Queries()[seen:] {
-			b.DNSQueries++
-			b.DNSNames[strings.TrimSuffix(q.Name, ".")+"/"+q.Type]++
-		}
+		b.DNSQueries, b.DNSNames = queriesSince(dns, seen)
 		res.Boots = append(res.Boots, *b)
 	}
 	return ctx.Err()
@@ -192,18 +192,15 @@ func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, p
 	return b, nil
 }
 
-// countQueries attributes the DNS queries since the seen-th to the boots (all of them, in a storm,
-// where they share one window).
-func countQueries(bs []Boot, dns *dnshole.Server, seen int) {
+// queriesSince counts the DNS queries after the seen-th, in all and by name/type.
+func queriesSince(dns *dnshole.Server, seen int) (int, map[string]int) {
 	names := map[string]int{}
 	total := 0
 	for _, q := range dns.Queries()[seen:] {
 		total++
 		names[strings.TrimSuffix(q.Name, ".")+"/"+q.Type]++
 	}
-	for i := range bs {
-		bs[i].DNSQueries, bs[i].DNSNames = total, names
-	}
+	return total, names
 }
 
 // startEtcd starts the lab's etcd on its data directory and waits until it is healthy.
