@@ -28,6 +28,10 @@ func Identity(p *versions.Pins) []string {
 		"GIT_AUTHOR_NAME=hk", "GIT_AUTHOR_EMAIL=hk@localhost", "GIT_AUTHOR_DATE=" + p.ReleaseTime,
 		"GIT_COMMITTER_NAME=hk", "GIT_COMMITTER_EMAIL=hk@localhost", "GIT_COMMITTER_DATE=" + p.ReleaseTime,
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		// No automatic gc: a background gc after `git am` repacks and prunes objects while the
+		// next command (a local clone by hk export) copies them.
+		"GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=gc.auto", "GIT_CONFIG_VALUE_0=0",
+		"GIT_CONFIG_KEY_1=maintenance.auto", "GIT_CONFIG_VALUE_1=false",
 	}
 }
 
