@@ -38,7 +38,8 @@ func Ensure(ctx context.Context, tree, commit, cacheDir string, log func(string,
 	if _, err := os.Stat(dst); err == nil {
 		return nil
 	}
-	cached := filepath.Join(cacheDir, commit+".go")
+	// Not a .go name: out/ lies inside hk's module, and `go build ./...` there would compile it.
+	cached := filepath.Join(cacheDir, commit+".go.generated")
 	if _, err := os.Stat(cached); err != nil {
 		if err := generate(ctx, tree, cacheDir, cached, log); err != nil {
 			return fmt.Errorf("generate %s: %w", Output, err)
