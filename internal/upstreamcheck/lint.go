@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
@@ -88,21 +89,12 @@ func withoutPluginLinters(cfg []byte) []byte {
 			inCustom = true
 			continue
 		}
-		if name, ok := strings.CutPrefix(l, "    - "); ok && contains(pluginLinters, strings.TrimSpace(name)) {
+		if name, ok := strings.CutPrefix(l, "    - "); ok && slices.Contains(pluginLinters, strings.TrimSpace(name)) {
 			continue
 		}
 		out = append(out, l)
 	}
 	return []byte(strings.Join(out, "\n"))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // workspace writes a copy of the tree's go.work without the modules the module proxy does not
