@@ -12,10 +12,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/command"
-	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
-	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
 // Options says what to export and where.
@@ -43,7 +42,7 @@ func Patches(ctx context.Context, o Options, dir string) (*Result, error) {
 	if err := mustNotExist(dir); err != nil {
 		return nil, err
 	}
-	t, err := applied(ctx, o)
+	t, from, err := prepare(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -52,24 +51,23 @@ func Patches(ctx context.Context, o Options, dir string) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	out, err := tree.Git(t.pins, t.work, "format-patch", "--zero-commit", "--no-signature", "--abbrev=8",
-		"--filename-max-length=100", "-o", tmp, t.base+"..HEAD").Output(ctx)
+	files, err := formatPatches(ctx, t, from, tmp)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, err
 	}
-	res := &Result{Dir: dir}
-	for _, f := range strings.Fields(out) {
+	res := &Result{Dir: dir, Commits: len(files)}
+	for _, f := range files {
 		res.Files = append(res.Files, filepath.Join(dir, filepath.Base(f)))
 	}
-	res.Commits = len(res.Files)
 	return res, nil
 }
 
 // Branch makes dir (which must not exist) a git repository holding the pinned upstream tree with
-// the series as commits on branch, checked out.
+// the series as commits on branch, checked out. The commits are the exported patches applied
+// with `git am`, so the branch and the patch files are the same series.
 func Branch(ctx context.Context, o Options, dir, branch string) (*Result, error) {
 	if err := mustNotExist(dir); err != nil {
 		return nil, err
@@ -77,7 +75,7 @@ func Branch(ctx context.Context, o Options, dir, branch string) (*Result, error)
 	if _, err := command.New("git", "check-ref-format", "--branch", branch).Run(ctx); err != nil {
 		return nil, fmt.Errorf("%q is not a valid branch name", branch)
 	}
-	t, err := applied(ctx, o)
+	t, from, err := prepare(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -86,85 +84,92 @@ func Branch(ctx context.Context, o Options, dir, branch string) (*Result, error)
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	repo := filepath.Join(tmp, "repo")
-	// A local clone hard-links the objects: quick, and independent of out/trees afterwards.
-	if _, err := tree.Git(t.pins, t.pristine, "clone", "--quiet", "--no-checkout", t.pristine, repo).Run(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := tree.Git(t.pins, repo, "fetch", "--quiet", t.work, "HEAD").Run(ctx); err != nil {
-		return nil, err
-	}
-	// The clone keeps the tag upstream-<version>; the branch hk's cache checks out goes.
-	current, err := tree.Git(t.pins, repo, "symbolic-ref", "--short", "HEAD").Output(ctx)
+	files, err := formatPatches(ctx, t, from, filepath.Join(tmp, "patches"))
 	if err != nil {
 		return nil, err
 	}
-	steps := [][]string{{"checkout", "--quiet", "-b", branch, t.head}, {"remote", "remove", "origin"}}
-	if current != branch {
-		steps = append(steps, []string{"branch", "--quiet", "-D", current})
+	repo := filepath.Join(tmp, "repo")
+	upstream := "upstream-" + t.Pins.Kubernetes.Version
+	// A local clone hard-links the objects: quick, and independent of out/trees afterwards.
+	if _, err := tree.Git(t.Pins, t.Dir, "clone", "--quiet", "--no-checkout", t.Dir, repo).Run(ctx); err != nil {
+		return nil, err
+	}
+	steps := [][]string{
+		{"checkout", "--quiet", "-b", branch, upstream},
+		append([]string{"am", "--quiet", "--committer-date-is-author-date"}, files...),
+		{"remote", "remove", "origin"},
 	}
 	for _, args := range steps {
-		if _, err := tree.Git(t.pins, repo, args...).Run(ctx); err != nil {
+		if _, err := tree.Git(t.Pins, repo, args...).Run(ctx); err != nil {
 			return nil, err
 		}
+	}
+	// Only the exported branch and the upstream tag stay.
+	others, err := tree.Git(t.Pins, repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").Output(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range strings.Fields(others) {
+		if b != branch {
+			if _, err := tree.Git(t.Pins, repo, "branch", "--quiet", "-D", b).Run(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	head, err := tree.Git(t.Pins, repo, "rev-parse", "HEAD").Output(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.Rename(repo, dir); err != nil {
 		return nil, err
 	}
-	return &Result{Dir: dir, Branch: branch, Head: t.head, Commits: len(t.series.Patches)}, nil
+	return &Result{Dir: dir, Branch: branch, Head: head, Commits: len(files)}, nil
 }
 
-// appliedTree is the series applied in hk's scratch worktree for exports.
-type appliedTree struct {
-	pins           *versions.Pins
-	series         *series.Series
-	pristine, work string
-	base, head     string // upstream commit, series head
-}
-
-// applied applies the selection, authored as o.Author says, in out/trees/<V>/work-export.
-func applied(ctx context.Context, o Options) (*appliedTree, error) {
-	pins, err := versions.Load(o.Root, o.Version)
-	if err != nil {
-		return nil, err
-	}
-	minor, _ := versions.Minor(o.Version)
-	s, err := series.Select(o.Root, minor, o.Selection)
-	if err != nil {
-		return nil, err
-	}
-	if len(s.Patches) == 0 {
-		return nil, fmt.Errorf("no patches selected for %s", o.Version)
-	}
+// prepare checks the author and applies the selection in hk's worktree for it (build.Prepare).
+func prepare(ctx context.Context, o Options) (*build.Tree, string, error) {
 	from, err := fromLine(o.Author)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	pristine, err := tree.Materialize(ctx, pins, o.CacheDir, o.Log)
+	t, err := build.Prepare(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection,
+		CacheDir: o.CacheDir, Log: o.Log})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(t.Series.Patches) == 0 {
+		return nil, "", fmt.Errorf("no patches selected for %s", o.Version)
+	}
+	return t, from, nil
+}
+
+// formatPatches writes the applied series to dir with `git format-patch`, the first From: header
+// of each file set to from when it is not "", and returns the files.
+func formatPatches(ctx context.Context, t *build.Tree, from, dir string) ([]string, error) {
+	out, err := tree.Git(t.Pins, t.Dir, "format-patch", "--zero-commit", "--no-signature", "--abbrev=8",
+		"--filename-max-length=100", "-o", dir, "upstream-"+t.Pins.Kubernetes.Version+"..HEAD").Output(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if from != "" {
-		staged, err := os.MkdirTemp("", "hk-export-patches-")
+	files := strings.Fields(out)
+	if from == "" {
+		return files, nil
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(staged)
-		if s, err = withAuthor(s, from, staged); err != nil {
+		loc := fromRE.FindIndex(data)
+		if loc == nil {
+			return nil, fmt.Errorf("%s has no From: header", filepath.Base(f))
+		}
+		edited := append(append(append([]byte{}, data[:loc[0]]...), "From: "+from...), data[loc[1]:]...)
+		if err := os.WriteFile(f, edited, 0o644); err != nil {
 			return nil, err
 		}
 	}
-	work := filepath.Join(o.CacheDir, o.Version, "work-export")
-	o.Log("export %s: %d patches into %s", o.Version, len(s.Patches), work)
-	head, err := series.Apply(ctx, pins, pristine, work, s)
-	if err != nil {
-		return nil, err
-	}
-	base, err := tree.Git(pins, work, "rev-parse", "upstream-"+pins.Kubernetes.Version).Output(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &appliedTree{pins: pins, series: s, pristine: pristine, work: work, base: base, head: head}, nil
+	return files, nil
 }
 
 // fromLine turns "Name <mail>" into a patch's From: value; "" stays "".
@@ -180,29 +185,6 @@ func fromLine(author string) (string, error) {
 }
 
 var fromRE = regexp.MustCompile(`(?m)^From: .*$`)
-
-// withAuthor copies the series' patches into dir with the first From: header replaced.
-func withAuthor(s *series.Series, from, dir string) (*series.Series, error) {
-	out := &series.Series{Minor: s.Minor}
-	for _, p := range s.Patches {
-		data, err := os.ReadFile(p.Path)
-		if err != nil {
-			return nil, err
-		}
-		loc := fromRE.FindIndex(data)
-		if loc == nil {
-			return nil, fmt.Errorf("%s has no From: header", p.Name)
-		}
-		edited := append(append(append([]byte{}, data[:loc[0]]...), "From: "+from...), data[loc[1]:]...)
-		path := filepath.Join(dir, p.Name)
-		if err := os.WriteFile(path, edited, 0o644); err != nil {
-			return nil, err
-		}
-		p.Path = path
-		out.Patches = append(out.Patches, p)
-	}
-	return out, nil
-}
 
 func mustNotExist(dir string) error {
 	if dir == "" {
