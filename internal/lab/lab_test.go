@@ -85,3 +85,15 @@ func TestResultBrief(t *testing.T) {
 		t.Errorf("short cut inside a rune: %q", got)
 	}
 }
+
+func TestSpread(t *testing.T) {
+	bs := []Boot{{RetriesAfter: []float64{32.9, 40}}, {RetriesAfter: []float64{33.0, 41.5}}, {RetriesAfter: []float64{32.5}}}
+	got := Spread(bs)
+	want := []RetrySpread{{Retry: 1, Earliest: 32.5, Latest: 33.0}}
+	if len(got) != len(want) || got[0] != want[0] {
+		t.Errorf("Spread = %+v, want %+v (a retry counts only when every apiserver made it)", got, want)
+	}
+	if got := Spread(nil); len(got) != 0 {
+		t.Errorf("Spread(nil) = %+v, want none", got)
+	}
+}

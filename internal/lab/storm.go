@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 )
@@ -112,34 +111,28 @@ func retryTimes(logPath string, started time.Time) []float64 {
 // RetrySpread is, for the k-th retry of every apiserver of a storm, the earliest and latest
 // time it happened: apiservers that retry in lockstep have a spread near zero.
 type RetrySpread struct {
-	Retry                int
-	Earliest, Latest     float64
-	Apiservers, Observed int
+	Retry            int
+	Earliest, Latest float64
 }
 
-// Spread lists the spread of each retry that every apiserver of the storm made.
+// Spread lists, in order, the spread of each retry that every apiserver of the storm made.
 func Spread(bs []Boot) []RetrySpread {
 	var out []RetrySpread
-	for k := 0; ; k++ {
-		s := RetrySpread{Retry: k + 1, Apiservers: len(bs), Earliest: -1}
+	for k := 0; len(bs) > 0; k++ {
+		s := RetrySpread{Retry: k + 1, Earliest: -1}
 		for _, b := range bs {
 			if k >= len(b.RetriesAfter) {
-				continue
+				return out
 			}
 			t := b.RetriesAfter[k]
-			s.Observed++
 			if s.Earliest < 0 || t < s.Earliest {
 				s.Earliest = t
 			}
-			if t > s.Latest {
-				s.Latest = t
-			}
-		}
-		if s.Observed < len(bs) || len(bs) == 0 {
-			return out
+			s.Latest = max(s.Latest, t)
 		}
 		out = append(out, s)
 	}
+	return out
 }
 
 // WriteStorm prints a storm for people: each apiserver's outcome and retries, then the spread.
@@ -152,9 +145,7 @@ func WriteStorm(w io.Writer, r *Result) {
 		}
 		fmt.Fprintf(w, "apiserver %d: %s, ready %s, retries at [%s] s\n", b.Apiserver, b.Outcome, seconds(b.ReadyAfter), strings.Join(retries, " "))
 	}
-	spread := Spread(r.Boots)
-	sort.Slice(spread, func(i, j int) bool { return spread[i].Retry < spread[j].Retry })
-	for _, s := range spread {
+	for _, s := range Spread(r.Boots) {
 		fmt.Fprintf(w, "retry %d: %.1f–%.1f s (spread %.2f s)\n", s.Retry, s.Earliest, s.Latest, s.Latest-s.Earliest)
 	}
 }

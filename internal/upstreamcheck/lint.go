@@ -40,7 +40,7 @@ func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 	}
 	// Both files live in the scratch worktree, which the next `hk` apply cleans.
 	config := filepath.Join(t.Dir, ".hk-golangci.yaml")
-	if err := writeFile(config, withoutPluginLinters(cfg)); err != nil {
+	if err := os.WriteFile(config, withoutPluginLinters(cfg), 0o644); err != nil {
 		return r, err
 	}
 	work, err := workspace(t.Dir)
@@ -114,12 +114,12 @@ func workspace(dir string) (string, error) {
 		keep = append(keep, l)
 	}
 	work := filepath.Join(dir, ".hk-lint.work")
-	if err := writeFile(work, []byte(strings.Join(keep, "\n"))); err != nil {
+	if err := os.WriteFile(work, []byte(strings.Join(keep, "\n")), 0o644); err != nil {
 		return "", err
 	}
 	sum, err := os.ReadFile(filepath.Join(dir, "go.work.sum"))
 	if err == nil {
-		err = writeFile(work+".sum", sum)
+		err = os.WriteFile(work+".sum", sum, 0o644)
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
@@ -88,21 +86,4 @@ func race(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 		return r, err
 	}
 	return r, nil
-}
-
-// writeFile writes data to path through a temporary file in the same directory.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
