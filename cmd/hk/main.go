@@ -12,6 +12,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/privatedocker"
 )
 
 type subcommand struct {
@@ -44,6 +46,10 @@ type exitStatus int
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
+	// Invoked through the private Docker daemon's runtime symlink: act as its OCI runtime.
+	if filepath.Base(os.Args[0]) == privatedocker.RuntimeName {
+		os.Exit(privatedocker.RunRuntime(os.Args[1:]))
+	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
 		os.Exit(2)

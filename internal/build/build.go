@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -22,8 +24,37 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
-// Components are the commands hyperkube runs; each gets a symlink next to the binary.
+// Components are the commands every release's hyperkube runs; each gets a symlink next to the
+// binary. A release's overlay may add more (kubeadm from v1.35): see ComponentsOf.
 var Components = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "kubectl"}
+
+// componentKey matches one entry of an overlay's components map: `	"kubeadm": func() int {`.
+var componentKey = regexp.MustCompile(`(?m)^\t"([a-z0-9-]+)":\s+func\(\)`)
+
+// ComponentsOf lists the commands a release's hyperkube runs, read from its overlay source so
+// the symlinks can never disagree with the binary.
+func ComponentsOf(root, version string) ([]string, error) {
+	pins, err := versions.Load(root, version)
+	if err != nil {
+		return nil, err
+	}
+	files, _ := filepath.Glob(filepath.Join(pins.OverlayDir(root), "*.go"))
+	var names []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range componentKey.FindAllStringSubmatch(string(data), -1) {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no components in the hyperkube overlay of %s", version)
+	}
+	sort.Strings(names)
+	return names, nil
+}
 
 // Options selects what to build.
 type Options struct {
@@ -185,7 +216,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range Components {
+	components, err := ComponentsOf(o.Root, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range components {
 		if err := os.Symlink("hyperkube", filepath.Join(tmp, c)); err != nil {
 			return nil, err
 		}

@@ -41,7 +41,11 @@ func CompareSizes(ctx context.Context, o Options) ([]Size, error) {
 	}
 	defer os.RemoveAll(tmp)
 	var sizes []Size
-	for _, c := range Components {
+	components, err := ComponentsOf(o.Root, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range components {
 		out := filepath.Join(tmp, c)
 		o.Log("sizes: go build ./cmd/%s", c)
 		args := append(append([]string{}, flags...), "-o", out, "./cmd/"+c)

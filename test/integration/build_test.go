@@ -59,10 +59,17 @@ func TestHyperkubeOutputs(t *testing.T) {
 		}
 	}
 
-	for _, c := range build.Components {
+	components, err := build.ComponentsOf(repoRoot(t), version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range components {
 		args := []string{"--version"}
-		if c == "kubectl" {
+		switch c {
+		case "kubectl":
 			args = []string{"version", "--client"}
+		case "kubeadm":
+			args = []string{"version", "-o", "short"}
 		}
 		out, err := exec.Command(filepath.Join(dir, c), args...).CombinedOutput()
 		if err != nil {
