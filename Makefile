@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: kind-node-image kind-test bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -71,6 +71,18 @@ backports: hk
 # Not in CI (see README for durations).
 matrix: lab-binaries
 	$(HK) lab matrix --binaries out/$(VERSION)-unpatched/hyperkube,out/$(VERSION)-p0002-0003-0004/hyperkube,out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
+
+# A kind node image of our build (hk/kind-node:<version with _ for +>), loaded into the host's
+# Docker, or into the private daemon where the host's Docker cannot run kind's --privileged nodes.
+kind-node-image: hk
+	scripts/install-deps.sh kind
+	$(HK) kind node-image --version $(VERSION)
+
+# Real kind clusters of the patched and unpatched node images: healthy, field, power cuts (README
+# "kind" has the scenario table and the time). Not in make test: see README, "Test budget".
+kind-test: hk etcd
+	scripts/install-deps.sh kind
+	HK_KIND_TEST=1 go test -count=1 -timeout 75m -v -run TestKindClusters ./test/integration/
 
 # A second, cold build from a fresh clone in another directory must give the same sha256.
 reproducible: hyperkube

@@ -4,7 +4,7 @@
 # gcc (the race detector of make upstream-check needs cgo). Go itself is expected at
 # /usr/local/go or on PATH. As root it also makes sure apt's package lists are there, since the
 # offline image bases are downloaded with `apt-get download`. Safe to run repeatedly; it changes
-# nothing when all is present. `install-deps.sh bazel` also installs Debian's Bazel and the rule
+# nothing when all is present. `install-deps.sh kind` also installs debootstrap (make kind-test); `install-deps.sh bazel` also installs Debian's Bazel and the rule
 # repositories it ships, for the optional Bazel build (make bazel-setup).
 set -euo pipefail
 if [[ $(id -u) -eq 0 ]] && command -v apt-cache >/dev/null 2>&1 && ! apt-cache show busybox-static >/dev/null 2>&1; then
@@ -21,6 +21,12 @@ if [[ ${1:-} == bazel ]]; then
   for pkg in bazel-bootstrap bazel-skylib bazel-platforms bazel-rules-cc bazel-rules-java bazel-rules-proto; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
+fi
+# kind node images (make kind-test): debootstrap for the Debian userland, nsenter for the private
+# Docker daemon's network namespace. Docker itself is the machine's.
+if [[ ${1:-} == kind ]]; then
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 fi
 if ((${#need[@]} == 0)); then
   exit 0

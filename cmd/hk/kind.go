@@ -7,10 +7,14 @@ import (
 	"sort"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/kindnode"
 	"github.com/hardened-hyperkube/hk/internal/kindprobe"
 	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/series"
 )
 
 func init() {
@@ -103,6 +107,56 @@ func runKindDaemon(ctx context.Context, e *env, args []string) error {
 	return d.Stop()
 }
 
+// kindDocker returns the docker CLI the kind commands use: the host's Docker when it can run
+// kind's --privileged nodes, otherwise the private daemon (started here; stop it when done).
+func kindDocker(ctx context.Context, e *env, which string) (docker func(...string) *command.Cmd, stop func() error, err error) {
+	if which == "auto" {
+		which = "host"
+		if bnd, err := privatedocker.BoundingSet(); err == nil && len(privatedocker.MissingCapabilities(bnd)) > 0 {
+			which = "private" // the host's Docker, on this machine, cannot grant them either
+		}
+	}
+	switch which {
+	case "host":
+		return func(args ...string) *command.Cmd { return command.New("docker", args...) }, func() error { return nil }, nil
+	case "private":
+		d, err := startPrivateDocker(ctx, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		return d.Docker, d.Stop, nil
+	}
+	return nil, nil, fmt.Errorf("--docker %q: want auto, host or private", which)
+}
+
 func runKindNodeImage(ctx context.Context, e *env, args []string) error {
-	return fmt.Errorf("not yet")
+	fs := newFlags("kind node-image", "--version V [--patches all|none|NNNN,...] [--docker auto|host|private] [--json]")
+	version := fs.String("version", "", "Kubernetes release, e.g. v1.37.2")
+	patches := fs.String("patches", series.All, "patch selection: all, none or numbers")
+	which := fs.String("docker", "auto", "daemon that receives the image: host, private, or auto (private when this machine lacks a capability kind's nodes need)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *version == "" {
+		return fmt.Errorf("--version is required")
+	}
+	docker, stop, err := kindDocker(ctx, e, *which)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	r, err := kindnode.Build(ctx, kindnode.Options{Root: e.root, Version: *version, Selection: *patches,
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), Docker: docker, Log: e.logf})
+	if err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	if *asJSON {
+		return lab.WriteJSON(os.Stdout, r)
+	}
+	fmt.Printf("%s\t%s\t%.0f MB\t%s\n", r.Image, r.ID[:19], float64(r.SizeBytes)/1e6, r.Elapsed.Round(time.Second))
+	return nil
 }

@@ -1,0 +1,278 @@
+// Package kindcluster creates and drives kind clusters through kind's Go API
+// (sigs.k8s.io/kind/pkg/cluster), against any Docker daemon (the private one on this machine),
+// with the configuration the host needs and, for the proofs, the field hazard at every boot.
+package kindcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindcmd "sigs.k8s.io/kind/pkg/cmd"
+
+	"github.com/hardened-hyperkube/hk/internal/command"
+)
+
+// HookDir is where a node sees Options.HookDir: the node image runs HookDir/boot-hook.sh, when
+// present, before containerd and the kubelet on every boot.
+const HookDir = "/kind/hk"
+
+// Options describe a cluster.
+type Options struct {
+	Name  string
+	Image string
+	// DockerHost is the daemon's DOCKER_HOST; empty for the docker CLI's default.
+	DockerHost string
+	// Dir holds the kubeconfig and, when Hazard is set, the hook files mounted into the nodes.
+	Dir string
+	// Hazard mounts the field hazard's files: the apiserver resolves names DNS first, and
+	// boot-hook.sh (written by EnableHazard) blackholes the nameservers and turns IPv6 off.
+	Hazard bool
+	// HazardAtCreate enables the hazard before the first boot (kubeadm init faces it).
+	HazardAtCreate bool
+	Wait           time.Duration
+	Log            func(format string, args ...any)
+}
+
+// Cluster is a created kind cluster.
+type Cluster struct {
+	Name     string
+	Nodes    []string
+	opts     Options
+	provider *cluster.Provider
+}
+
+// cgroupV1 reports whether the host's /sys/fs/cgroup is not the unified hierarchy.
+func cgroupV1() bool {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &st); err != nil {
+		return false
+	}
+	return st.Type != 0x63677270 // CGROUP2_SUPER_MAGIC
+}
+
+// Config is the kind configuration for the options on this host.
+func Config(o Options) string {
+	var b strings.Builder
+	b.WriteString("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n")
+	if o.Hazard {
+		fmt.Fprintf(&b, "  extraMounts:\n  - hostPath: %s\n    containerPath: %s\n", filepath.Join(o.Dir, "hook"), HookDir)
+	}
+	var patches []string
+	if cgroupV1() {
+		// v1.35+ kubelets refuse cgroup v1 unless told otherwise; only on such hosts.
+		patches = append(patches, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
+	}
+	if o.Hazard {
+		patches = append(patches, `kind: ClusterConfiguration
+apiServer:
+  extraVolumes:
+  - name: hk-field-nsswitch
+    hostPath: `+HookDir+`/nsswitch.conf
+    mountPath: /etc/nsswitch.conf
+    readOnly: true
+    pathType: File
+`)
+	}
+	if len(patches) > 0 {
+		b.WriteString("kubeadmConfigPatches:\n")
+		for _, p := range patches {
+			b.WriteString("- |\n")
+			for _, line := range strings.Split(strings.TrimRight(p, "\n"), "\n") {
+				b.WriteString("  " + line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// Blackholed nameservers: addresses whose packets the node's own OUTPUT chain drops, so a lookup
+// waits for its timeout as it does after a power cut in the field, and nothing leaves the node.
+const blackholeNet = "10.255.255.0/29"
+
+// fieldHook is run by the node at every boot when enabled: IPv6 off, three nameservers that
+// never answer. The apiserver also resolves DNS first (nsswitch.conf mounted by Config).
+const fieldHook = `#!/bin/sh
+# hk field hazard (internal/kindcluster): the state control-plane nodes come back in.
+set -e
+sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+printf 'nameserver 10.255.255.1\nnameserver 10.255.255.2\nnameserver 10.255.255.3\n' > /etc/resolv.conf
+for proto in udp tcp; do
+  iptables -w -C OUTPUT -p $proto --dport 53 -d ` + blackholeNet + ` -j DROP 2>/dev/null ||
+    iptables -w -I OUTPUT -p $proto --dport 53 -d ` + blackholeNet + ` -j DROP
+done
+`
+
+func (o Options) hookDir() string { return filepath.Join(o.Dir, "hook") }
+
+func (o Options) log(format string, args ...any) {
+	if o.Log != nil {
+		o.Log(format, args...)
+	}
+}
+
+func provider(o Options) *cluster.Provider {
+	if o.DockerHost != "" {
+		// kind runs the docker CLI, which reads DOCKER_HOST from the environment.
+		os.Setenv("DOCKER_HOST", o.DockerHost)
+	}
+	return cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(kindcmd.NewLogger()))
+}
+
+// Create creates the cluster and waits for its control plane to be Ready. On failure the nodes are
+// kept (Delete removes them) so the caller can read why.
+func Create(o Options) (*Cluster, error) {
+	if err := os.MkdirAll(o.hookDir(), 0o755); err != nil {
+		return nil, err
+	}
+	if o.Hazard {
+		if err := os.WriteFile(filepath.Join(o.hookDir(), "nsswitch.conf"), []byte("hosts: dns files\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cluster{Name: o.Name, opts: o, provider: provider(o)}
+	if o.HazardAtCreate {
+		if err := c.EnableHazard(); err != nil {
+			return nil, err
+		}
+	}
+	o.log("kind: create cluster %s from %s", o.Name, o.Image)
+	err := c.provider.Create(o.Name,
+		cluster.CreateWithRawConfig([]byte(Config(o))),
+		cluster.CreateWithNodeImage(o.Image),
+		cluster.CreateWithRetain(true),
+		cluster.CreateWithWaitForReady(o.Wait),
+		cluster.CreateWithKubeconfigPath(filepath.Join(o.Dir, "kubeconfig")),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false))
+	nodes, lerr := c.provider.ListNodes(o.Name)
+	if lerr == nil {
+		for _, n := range nodes {
+			c.Nodes = append(c.Nodes, n.String())
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("kind create cluster %s: %w", o.Name, err)
+	}
+	return c, lerr
+}
+
+// EnableHazard makes every later boot of the nodes face the field hazard.
+func (c *Cluster) EnableHazard() error {
+	return os.WriteFile(filepath.Join(c.opts.hookDir(), "boot-hook.sh"), []byte(fieldHook), 0o755)
+}
+
+// Delete removes the cluster's nodes.
+func (c *Cluster) Delete() error {
+	return c.provider.Delete(c.Name, filepath.Join(c.opts.Dir, "kubeconfig"))
+}
+
+func (c *Cluster) docker(args ...string) *command.Cmd {
+	cmd := command.New("docker", args...)
+	if c.opts.DockerHost != "" {
+		cmd = cmd.WithEnv("DOCKER_HOST=" + c.opts.DockerHost)
+	}
+	return cmd
+}
+
+// ControlPlane is the first control-plane node's container name.
+func (c *Cluster) ControlPlane() string { return c.Name + "-control-plane" }
+
+// Exec runs a command in a node and returns its standard output.
+func (c *Cluster) Exec(ctx context.Context, node string, args ...string) (string, error) {
+	return c.docker(append([]string{"exec", node}, args...)...).Output(ctx)
+}
+
+// Kubectl runs kubectl as the cluster admin inside the control-plane node.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return c.Exec(ctx, c.ControlPlane(), append([]string{"kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)...)
+}
+
+// Apply applies a manifest as the cluster admin.
+func (c *Cluster) Apply(ctx context.Context, manifest string) error {
+	cmd := c.docker("exec", "-i", c.ControlPlane(), "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	_, err := cmd.Run(ctx)
+	return err
+}
+
+// PowerCut kills every node at once (no shutdown: SIGKILL to the container) and starts them again.
+func (c *Cluster) PowerCut(ctx context.Context) error {
+	if _, err := c.docker(append([]string{"kill"}, c.Nodes...)...).Run(ctx); err != nil {
+		return err
+	}
+	_, err := c.docker(append([]string{"start"}, c.Nodes...)...).Run(ctx)
+	return err
+}
+
+// WaitReady waits until every node reports Ready through the apiserver and returns how long it took.
+func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var last string
+	for time.Since(start) < timeout {
+		out, err := c.Kubectl(ctx, "get", "nodes", "-o", `jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err == nil && strings.TrimSpace(out) != "" && !strings.Contains(out, "False") && !strings.Contains(out, "Unknown") {
+			return time.Since(start), nil
+		}
+		last = strings.TrimSpace(out)
+		if err != nil {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return 0, fmt.Errorf("nodes not Ready after %v: %s", timeout, lastLine(last))
+}
+
+// APIServerRestarts counts the apiserver's container starts beyond the first on the control-plane
+// node since it was created, from the kubelet's log files (one per container start, kept across
+// node restarts because /var is the node's volume), so it works while the apiserver is down.
+func (c *Cluster) APIServerRestarts(ctx context.Context) (int, error) {
+	out, err := c.Exec(ctx, c.ControlPlane(), "sh", "-c", "ls /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/ 2>/dev/null | wc -l")
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	fmt.Sscan(out, &n)
+	if n > 0 {
+		n--
+	}
+	return n, nil
+}
+
+// APIServerLog is the tail of the apiserver's logs on the control-plane node (all its containers).
+func (c *Cluster) APIServerLog(ctx context.Context, pattern string) (string, error) {
+	return c.Exec(ctx, c.ControlPlane(), "sh", "-c", "cat /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/*.log 2>/dev/null | grep -E '"+pattern+"' | tail -3")
+}
+
+// DNSQueries is the number of packets to the blackholed nameservers the node has dropped since it
+// last booted: every DNS query any process on the node sent.
+func (c *Cluster) DNSQueries(ctx context.Context) (int, error) {
+	out, err := c.Exec(ctx, c.ControlPlane(), "iptables", "-w", "-L", "OUTPUT", "-n", "-v", "-x")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 8 && f[2] == "DROP" && strings.Contains(line, blackholeNet) {
+			var n int
+			fmt.Sscan(f[0], &n)
+			total += n
+		}
+	}
+	return total, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

@@ -1,0 +1,90 @@
+package kindnode
+
+// Files of the node image that are ours, not kind's.
+
+// preloadScript imports the images kubeadm asks for into the node's containerd once per node (the
+// marker lives on /var, the node's volume). kind's own node images are committed from a running
+// node with the images already in containerd; importing at first boot needs no container during
+// the build, so the image is made from files alone.
+const preloadScript = `#!/bin/sh
+set -eu
+marker=/var/lib/hk-preloaded-$(cat /kind/images/hk-images.sha256)
+[ -e "$marker" ] && exit 0
+ctr --namespace=k8s.io images import --all-platforms --no-unpack /kind/images/hk-images.tar
+touch "$marker"
+`
+
+const preloadUnit = `[Unit]
+Description=Import the node image's Kubernetes images into containerd
+After=containerd.service
+Requires=containerd.service
+Before=kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/kind/bin/hk-preload-images.sh
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// kubeletAfterPreload makes "kubeadm init", which restarts the kubelet, wait for the images.
+const kubeletAfterPreload = `[Unit]
+After=hk-preload-images.service
+Wants=hk-preload-images.service
+`
+
+// bootHookUnit runs /kind/hk/boot-hook.sh, if a test mounted one, before containerd and the
+// kubelet start on every boot: how the field scenario makes each boot of a node face the hazard
+// (IPv6 off, blackholed nameservers) that a power cut brings back in the field.
+const bootHookUnit = `[Unit]
+Description=Site boot hook (/kind/hk/boot-hook.sh), before containerd and the kubelet
+ConditionPathExists=/kind/hk/boot-hook.sh
+After=undo-mount-hacks.service
+Before=containerd.service kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh /kind/hk/boot-hook.sh
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// cniConflist is a static bridge network for a single-node cluster: kind's default CNI, kindnetd,
+// is an image from a registry we cannot reach. The subnet is the first node's podCIDR under kind's
+// default podSubnet (10.244.0.0/16).
+const cniConflist = `{
+  "cniVersion": "1.0.0",
+  "name": "hk-bridge",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "10.244.0.0/24"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`
+
+// defaultCNIManifest replaces kind's kindnetd manifest, which kind applies after kubeadm init.
+const defaultCNIManifest = `# hk node image: pod networking is the static bridge in /etc/cni/net.d/10-hk-bridge.conflist
+# (single node; kindnetd's image cannot be had offline). This ConfigMap records that.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: hk-node-cni
+  namespace: kube-system
+data:
+  cni: "static bridge 10.244.0.0/24 (single node)"
+`

@@ -1,0 +1,392 @@
+// Package kindnode builds, offline, a node image that stock `kind create cluster --image` accepts:
+// a Debian bookworm userland (debootstrap) prepared as kind's base image is, kind's own base files
+// from its Go module, containerd, runc and CNI plugins from Debian, our hyperkube as kubeadm,
+// kubelet and kubectl, and the images kubeadm asks for (apiserver, controller-manager, scheduler,
+// kube-proxy, etcd at the release's pin, pause) made from our binaries. No registry is involved:
+// images are written as `docker save` archives and loaded.
+package kindnode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
+	"github.com/hardened-hyperkube/hk/internal/modcache"
+	"github.com/hardened-hyperkube/hk/internal/tree"
+	"github.com/hardened-hyperkube/hk/internal/versions"
+)
+
+// KindModule is the kind release whose base files the image carries and whose Go API drives it.
+const KindModule = "sigs.k8s.io/kind@v0.33.0"
+
+// Repository is where node images are tagged.
+const Repository = "hk/kind-node"
+
+// Options select what to build and where to load it.
+type Options struct {
+	Root, Version, Selection, OutDir, CacheDir string
+	// Docker returns a docker CLI command against the daemon that receives the image.
+	Docker func(args ...string) *command.Cmd
+	Log    func(format string, args ...any)
+}
+
+// Result describes a node image.
+type Result struct {
+	Image      string        `json:"image"`
+	GitVersion string        `json:"gitVersion"`
+	ID         string        `json:"id"`
+	SizeBytes  int64         `json:"sizeBytes"`
+	Preloaded  []string      `json:"preloaded"`
+	Elapsed    time.Duration `json:"elapsed"`
+}
+
+// ImageTag is the tag of a version in an image reference: tags cannot hold "+", so build metadata
+// is joined with "_", as kubeadm and upstream's release scripts do (v1.37.2+hk.x → v1.37.2_hk.x).
+func ImageTag(gitVersion string) string { return strings.ReplaceAll(gitVersion, "+", "_") }
+
+// Build makes the node image of a version and patch selection and loads it into the daemon.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	pins, err := versions.Load(o.Root, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	components, err := build.ComponentsOf(o.Root, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	if !contains(components, "kubeadm") {
+		return nil, fmt.Errorf("the hyperkube of %s has no kubeadm: kind cannot drive it (kind node images start at v1.35 here)", o.Version)
+	}
+	if err := command.Require("gcc", "tar"); err != nil {
+		return nil, err
+	}
+	res, err := build.Build(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection,
+		OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	gitVersion := res.Provenance.GitVersion
+	tag := ImageTag(gitVersion)
+	etcd, err := etcdbuild.Ensure(ctx, o.OutDir, pins.Etcd, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	wanted, err := kubeadmImages(ctx, filepath.Join(res.Dir, "kubeadm"), gitVersion)
+	if err != nil {
+		return nil, err
+	}
+	mods, err := modcache.Download(ctx, KindModule)
+	if err != nil {
+		return nil, err
+	}
+	kindFiles := filepath.Join(mods[0].Dir, "images", "base", "files")
+
+	kindCache := filepath.Join(o.OutDir, "kind")
+	base, err := baseLayer(ctx, kindCache, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp(kindCache, ".node-image-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+
+	// The images kubeadm asks for, from our binaries.
+	pristine, err := tree.Materialize(ctx, pins, o.CacheDir, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	pause, err := buildPause(ctx, pristine, work, wanted["pause"])
+	if err != nil {
+		return nil, err
+	}
+	hkLayer, err := stagedLayer(work, "hyperkube", func(dir string) error {
+		return installHyperkube(dir, "usr/local/bin", res.Binary, components)
+	})
+	if err != nil {
+		return nil, err
+	}
+	etcdLayer, err := stagedLayer(work, "etcd", func(dir string) error {
+		return copyFile(etcd, filepath.Join(dir, "usr/local/bin/etcd"), 0o755)
+	})
+	if err != nil {
+		return nil, err
+	}
+	pauseLayer, err := stagedLayer(work, "pause", func(dir string) error {
+		return copyFile(pause, filepath.Join(dir, "pause"), 0o755)
+	})
+	if err != nil {
+		return nil, err
+	}
+	path := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	labels := map[string]string{"org.opencontainers.image.version": gitVersion, "io.hk.kubernetes": o.Version}
+	var images []ImageSpec
+	var preloaded []string
+	names := make([]string, 0, len(wanted))
+	for name := range wanted {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable archive: same inputs, same bytes
+	for _, name := range names {
+		ref := wanted[name]
+		spec := ImageSpec{Tags: []string{ref}, Env: path, Labels: labels}
+		switch name {
+		case "kube-apiserver", "kube-controller-manager", "kube-scheduler":
+			spec.Layers = []Layer{hkLayer}
+		case "kube-proxy":
+			// iptables, nft and conntrack: the node's own Debian layer, stored once.
+			spec.Layers = []Layer{base, hkLayer}
+		case "etcd":
+			spec.Layers = []Layer{etcdLayer}
+		case "pause":
+			spec.Layers, spec.Entrypoint = []Layer{pauseLayer}, []string{"/pause"}
+			// containerd's sandbox image in kind's config.toml, which may differ from kubeadm's.
+			if ref != containerdSandboxImage {
+				spec.Tags = append(spec.Tags, containerdSandboxImage)
+			}
+		default:
+			o.Log("node image: %s not built (%s): it cannot be had offline; its pods will not start", ref, name)
+			continue
+		}
+		images = append(images, spec)
+		preloaded = append(preloaded, spec.Tags...)
+	}
+	created, err := time.Parse(time.RFC3339, pins.ReleaseTime)
+	if err != nil {
+		return nil, fmt.Errorf("release time of %s: %w", o.Version, err)
+	}
+	o.Log("node image: writing %d preloaded images", len(images))
+	preloadArchive := filepath.Join(work, "hk-images.tar")
+	if err := WriteArchive(preloadArchive, images, created); err != nil {
+		return nil, err
+	}
+	preloadDigest, err := NewLayer(preloadArchive)
+	if err != nil {
+		return nil, err
+	}
+
+	nodeLayer, err := stagedLayer(work, "node", func(dir string) error {
+		return nodeFiles(dir, kindFiles, res.Binary, components, gitVersion, preloadArchive, preloadDigest.Digest)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ref := Repository + ":" + tag
+	node := ImageSpec{
+		Tags: []string{ref}, Layers: []Layer{base, nodeLayer},
+		Env:        append([]string{"container=docker"}, path...),
+		Entrypoint: []string{"/usr/local/bin/entrypoint", "/sbin/init"},
+		StopSignal: "SIGRTMIN+3", // systemd exits on SIGRTMIN+3; SIGTERM makes it re-execute
+		Labels:     labels,
+	}
+	archive := filepath.Join(work, "node.tar")
+	if err := WriteArchive(archive, []ImageSpec{node}, created); err != nil {
+		return nil, err
+	}
+	o.Log("node image: docker load %s", ref)
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	load := o.Docker("load", "-q")
+	load.Stdin = f
+	if _, err := load.Run(ctx); err != nil {
+		return nil, err
+	}
+	out, err := o.Docker("image", "inspect", "--format", "{{.Id}} {{.Size}}", ref).Output(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Image: ref, GitVersion: gitVersion, Preloaded: preloaded, Elapsed: time.Since(start)}
+	if _, err := fmt.Sscan(out, &r.ID, &r.SizeBytes); err != nil {
+		return nil, fmt.Errorf("docker image inspect %s: %q", ref, out)
+	}
+	return r, nil
+}
+
+// containerdSandboxImage is the sandbox_image of kind's containerd config.toml.
+const containerdSandboxImage = "registry.k8s.io/pause:3.10"
+
+// kubeadmImages asks our kubeadm which images it will use for this version, keyed by short name
+// (kube-apiserver, etcd, pause, coredns, ...).
+func kubeadmImages(ctx context.Context, kubeadm, gitVersion string) (map[string]string, error) {
+	out, err := command.New(kubeadm, "config", "images", "list", "--kubernetes-version", gitVersion).Output(ctx)
+	if err != nil {
+		return nil, err
+	}
+	images := map[string]string{}
+	for _, ref := range strings.Fields(out) {
+		name := ref[strings.LastIndex(ref, "/")+1:]
+		name, _, _ = strings.Cut(name, ":")
+		images[name] = ref
+	}
+	for _, need := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd", "pause"} {
+		if images[need] == "" {
+			return nil, fmt.Errorf("kubeadm config images list named no %s image: %q", need, out)
+		}
+	}
+	return images, nil
+}
+
+// buildPause compiles upstream's pause.c from the release's tree, statically, stamped with the
+// version of the tag kubeadm expects.
+func buildPause(ctx context.Context, tree, work, ref string) (string, error) {
+	version := ref[strings.LastIndex(ref, ":")+1:]
+	src := filepath.Join(tree, "build", "pause", "linux", "pause.c")
+	out := filepath.Join(work, "pause")
+	if _, err := command.New("gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION="+version, "-o", out, src).Run(ctx); err != nil {
+		return "", fmt.Errorf("build pause: %w", err)
+	}
+	return out, nil
+}
+
+// stagedLayer fills a fresh directory and packs it as a layer.
+func stagedLayer(work, name string, fill func(dir string) error) (Layer, error) {
+	dir := filepath.Join(work, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Layer{}, err
+	}
+	if err := fill(dir); err != nil {
+		return Layer{}, fmt.Errorf("layer %s: %w", name, err)
+	}
+	return WriteLayer(dir, filepath.Join(work, name+".tar"))
+}
+
+// installHyperkube puts the binary and a symlink per component into dir/bin.
+func installHyperkube(dir, bin, hyperkube string, components []string) error {
+	if err := copyFile(hyperkube, filepath.Join(dir, bin, "hyperkube"), 0o755); err != nil {
+		return err
+	}
+	for _, c := range components {
+		if err := os.Symlink("hyperkube", filepath.Join(dir, bin, c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nodeFiles lays out what the node image adds to the Debian layer.
+func nodeFiles(dir, kindFiles, hyperkube string, components []string, gitVersion, preloadArchive, preloadDigest string) error {
+	type file struct {
+		path string
+		mode os.FileMode
+		data string
+	}
+	kind := func(p string) string {
+		data, err := os.ReadFile(filepath.Join(kindFiles, p))
+		if err != nil {
+			panic(err) // the module is verified by the go command; a missing file is a kind bump to review
+		}
+		return string(data)
+	}
+	var files []file
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("kind base files: %v", r)
+			}
+		}()
+		containerdConfig := kind("etc/containerd/config.toml")
+		// Lowering oom_score_adj needs CAP_SYS_RESOURCE; without it every pod sandbox fails
+		// ("can't get final child's PID from pipe"). Restricting clamps it to the node's own.
+		containerdConfig = strings.Replace(containerdConfig, "restrict_oom_score_adj = false", "restrict_oom_score_adj = true", 1)
+		containerdUnit := strings.Replace(kind("etc/systemd/system/containerd.service"), "/usr/local/bin/containerd", "/usr/bin/containerd", 1)
+		files = []file{
+			{"usr/local/bin/entrypoint", 0o755, kind("usr/local/bin/entrypoint")},
+			{"usr/local/bin/clean-install", 0o755, kind("usr/local/bin/clean-install")},
+			{"kind/bin/mount-product-files.sh", 0o755, kind("kind/bin/mount-product-files.sh")},
+			{"kind/bin/undo-mount-hacks.sh", 0o755, kind("kind/bin/undo-mount-hacks.sh")},
+			{"kind/bin/create-kubelet-cgroup-v2.sh", 0o755, kind("kind/bin/create-kubelet-cgroup-v2.sh")},
+			{"etc/crictl.yaml", 0o644, kind("etc/crictl.yaml")},
+			{"etc/containerd/config.toml", 0o644, containerdConfig},
+			{"etc/default/kubelet", 0o644, kind("etc/default/kubelet")},
+			{"etc/sysctl.d/10-network-magic.conf", 0o644, kind("etc/sysctl.d/10-network-magic.conf")},
+			{"etc/sysctl.d/10-network-security.conf", 0o644, kind("etc/sysctl.d/10-network-security.conf")},
+			{"etc/systemd/system/containerd.service", 0o644, containerdUnit},
+			{"etc/systemd/system/kubelet.service", 0o644, kind("etc/systemd/system/kubelet.service")},
+			{"etc/systemd/system/kubelet.slice", 0o644, kind("etc/systemd/system/kubelet.slice")},
+			{"etc/systemd/system/undo-mount-hacks.service", 0o644, kind("etc/systemd/system/undo-mount-hacks.service")},
+			{"etc/systemd/system/kubelet.service.d/10-kubeadm.conf", 0o644, kind("etc/systemd/system/kubelet.service.d/10-kubeadm.conf")},
+			{"etc/systemd/system/kubelet.service.d/11-kind.conf", 0o644, kind("etc/systemd/system/kubelet.service.d/11-kind.conf")},
+			{"etc/systemd/system/kubelet.service.d/20-hk-preload.conf", 0o644, kubeletAfterPreload},
+			{"etc/systemd/system/hk-preload-images.service", 0o644, preloadUnit},
+			{"etc/systemd/system/hk-boot-hook.service", 0o644, bootHookUnit},
+			{"kind/bin/hk-preload-images.sh", 0o755, preloadScript},
+			{"kind/images/hk-images.sha256", 0o644, preloadDigest[:16] + "\n"},
+			{"kind/version", 0o644, gitVersion + "\n"},
+			{"kind/manifests/default-cni.yaml", 0o644, defaultCNIManifest},
+			{"etc/cni/net.d/10-hk-bridge.conflist", 0o644, cniConflist},
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(f.data), f.mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"etc/kubernetes/manifests", "etc/systemd/system/multi-user.target.wants", "opt/cni", "usr/bin"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, unit := range []string{"containerd", "kubelet", "undo-mount-hacks", "hk-preload-images", "hk-boot-hook"} {
+		if err := os.Symlink("/etc/systemd/system/"+unit+".service",
+			filepath.Join(dir, "etc/systemd/system/multi-user.target.wants", unit+".service")); err != nil {
+			return err
+		}
+	}
+	// containerd looks for CNI plugins in /opt/cni/bin; Debian installs them in /usr/lib/cni.
+	if err := os.Symlink("/usr/lib/cni", filepath.Join(dir, "opt/cni/bin")); err != nil {
+		return err
+	}
+	if err := copyFile(preloadArchive, filepath.Join(dir, "kind/images/hk-images.tar"), 0o644); err != nil {
+		return err
+	}
+	for _, d := range []string{"kind", "kind/bin", "kind/images", "kind/manifests"} {
+		os.Chmod(filepath.Join(dir, d), 0o755)
+	}
+	return installHyperkube(dir, "usr/bin", hyperkube, []string{"kubeadm", "kubelet", "kubectl"})
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

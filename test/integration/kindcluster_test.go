@@ -1,0 +1,359 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/kindcluster"
+	"github.com/hardened-hyperkube/hk/internal/kindnode"
+	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+)
+
+// powerCuts is how many times make kind-test kills the patched cluster under the field hazard.
+const powerCuts = 3
+
+// kindRow is one line of the scenario table.
+type kindRow struct {
+	build, scenario string
+	ready           bool
+	restarts, dns   int
+	toReady         string
+	cycles          string
+	objects         string
+	note            string
+}
+
+// TestKindClusters is make kind-test: node images of our patched and unpatched v1.37.2, built
+// offline, run by kind's Go API on this machine's private Docker daemon (or the host's Docker where
+// it allows --privileged), through the healthy, field and power-cut scenarios.
+func TestKindClusters(t *testing.T) {
+	if os.Getenv("HK_KIND_TEST") == "" {
+		t.Skip("skipping: real kind clusters take ~25 min; make kind-test runs them (HK_KIND_TEST=1)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: kind on this machine needs root (a private Docker daemon)")
+	}
+	ctx := context.Background()
+	root := repoRoot(t)
+	hk := buildHK(t)
+	before := hostDockerState(t)
+
+	// Node images, through the CLI a user runs.
+	images := map[string]kindnode.Result{}
+	for _, b := range []struct{ name, patches string }{{"patched", "all"}, {"unpatched", "none"}} {
+		start := time.Now()
+		cmd := exec.Command(hk, "kind", "node-image", "--version", version, "--patches", b.patches, "--json")
+		cmd.Dir, cmd.Stderr = root, testLog(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hk kind node-image %s: %v", b.name, err)
+		}
+		var r kindnode.Result
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("hk kind node-image --json: %v: %s", err, out)
+		}
+		images[b.name] = r
+		t.Logf("node image %-9s %s %.0f MB, %v (this run, caches as found)", b.name, r.Image, float64(r.SizeBytes)/1e6, time.Since(start).Round(time.Second))
+	}
+
+	docker := os.Getenv("HK_KIND_DOCKER") // "host" on a machine whose Docker allows --privileged
+	var dockerHost string
+	if docker != "host" {
+		d, err := privatedocker.Start(ctx, privatedocker.Options{Dir: filepath.Join(root, "out", "kind", "docker"), HK: hk, Log: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.StopOnSignal()
+		t.Cleanup(func() {
+			if err := d.Stop(); err != nil {
+				t.Errorf("private docker teardown: %v", err)
+			}
+			after := hostDockerState(t)
+			for k, v := range before {
+				if after[k] != v {
+					t.Errorf("host %s changed: before %q, after %q", k, v, after[k])
+				}
+			}
+		})
+		dockerHost = d.Host
+	}
+	newCluster := func(t *testing.T, name, build string, hazard, atCreate bool) (*kindcluster.Cluster, error) {
+		dir := t.TempDir()
+		c, err := kindcluster.Create(kindcluster.Options{Name: name, Image: images[build].Image, DockerHost: dockerHost,
+			Dir: dir, Hazard: hazard, HazardAtCreate: atCreate, Wait: 4 * time.Minute, Log: t.Logf})
+		if c != nil {
+			t.Cleanup(func() {
+				if err := c.Delete(); err != nil {
+					t.Errorf("delete cluster %s: %v", name, err)
+				}
+			})
+		}
+		return c, err
+	}
+	var rows []kindRow
+	defer func() { logKindTable(t, images, rows) }()
+
+	t.Run("healthy", func(t *testing.T) {
+		start := time.Now()
+		c, err := newCluster(t, "hk-healthy", "patched", false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := kindRow{build: "patched", scenario: "healthy", ready: true, toReady: time.Since(start).Round(time.Second).String(), cycles: "-", objects: "-"}
+		answer := serviceAnswers(t, ctx, c)
+		row.note = "Service answered: " + answer
+		row.restarts, _ = c.APIServerRestarts(ctx)
+		rows = append(rows, row)
+		if row.restarts != 0 {
+			t.Errorf("apiserver restarted %d times in a healthy cluster", row.restarts)
+		}
+	})
+
+	t.Run("field-patched-and-power-cuts", func(t *testing.T) {
+		start := time.Now()
+		c, err := newCluster(t, "hk-field", "patched", true, true)
+		if err != nil {
+			t.Fatalf("patched control plane under the field hazard: %v", err)
+		}
+		row := kindRow{build: "patched", scenario: "field (kubeadm init)", ready: true, toReady: time.Since(start).Round(time.Second).String(), cycles: "-", objects: "-"}
+		row.restarts, _ = c.APIServerRestarts(ctx)
+		row.dns, _ = c.DNSQueries(ctx)
+		if v6, _ := c.Exec(ctx, c.ControlPlane(), "cat", "/proc/sys/net/ipv6/conf/all/disable_ipv6"); v6 != "1" {
+			t.Fatalf("the hazard is not in place: disable_ipv6=%q", v6)
+		}
+		rows = append(rows, row)
+		if row.restarts != 0 || row.dns != 0 {
+			t.Errorf("patched apiserver under the field hazard: %d restarts, %d DNS queries; want 0 and 0", row.restarts, row.dns)
+		}
+
+		cut := kindRow{build: "patched", scenario: fmt.Sprintf("power cuts x%d (field)", powerCuts), ready: true, objects: "yes"}
+		var times []string
+		restartsBefore := row.restarts
+		for i := 1; i <= powerCuts; i++ {
+			name := fmt.Sprintf("before-cut-%d", i)
+			if _, err := c.Kubectl(ctx, "create", "configmap", name, "--from-literal=cycle="+fmt.Sprint(i)); err != nil {
+				t.Fatalf("write %s: %v", name, err)
+			}
+			if err := c.PowerCut(ctx); err != nil {
+				t.Fatalf("power cut %d: %v", i, err)
+			}
+			d, err := c.WaitReady(ctx, 5*time.Minute)
+			if err != nil {
+				cut.ready = false
+				t.Fatalf("power cut %d: %v", i, err)
+			}
+			times = append(times, d.Round(time.Second).String())
+			t.Logf("power cut %d: Ready after %v", i, d.Round(time.Second))
+			for j := 1; j <= i; j++ {
+				if _, err := c.Kubectl(ctx, "get", "configmap", fmt.Sprintf("before-cut-%d", j)); err != nil {
+					cut.objects = "no"
+					t.Errorf("after cut %d, configmap before-cut-%d is gone: %v", i, j, err)
+				}
+			}
+			n, _ := c.DNSQueries(ctx)
+			cut.dns += n
+		}
+		cut.toReady = strings.Join(times, ", ")
+		cut.cycles = fmt.Sprintf("%d/%d", len(times), powerCuts)
+		total, _ := c.APIServerRestarts(ctx)
+		// Each cut starts a new apiserver container: one per cut is the power cut, not a crash.
+		cut.restarts = total - restartsBefore - powerCuts
+		rows = append(rows, cut)
+		if cut.restarts != 0 || cut.dns != 0 {
+			t.Errorf("patched apiserver across power cuts: %d restarts beyond one per cut, %d DNS queries", cut.restarts, cut.dns)
+		}
+	})
+
+	t.Run("field-unpatched", func(t *testing.T) {
+		start := time.Now()
+		c, err := newCluster(t, "hk-field-up", "unpatched", true, true)
+		row := kindRow{build: "unpatched", scenario: "field (kubeadm init)", ready: err == nil, cycles: "-", objects: "-"}
+		if err == nil {
+			row.toReady = time.Since(start).Round(time.Second).String()
+		} else {
+			row.toReady = "never (" + firstLine(err.Error()) + ")"
+		}
+		if c == nil || len(c.Nodes) == 0 {
+			t.Fatalf("no node to inspect: %v", err)
+		}
+		// Let the apiserver run into its exit if init gave up before it.
+		time.Sleep(30 * time.Second)
+		row.restarts, _ = c.APIServerRestarts(ctx)
+		row.dns, _ = c.DNSQueries(ctx)
+		row.note, _ = c.APIServerLog(ctx, "Unable to perform initial IP allocation check|unable to perform initial|failed to|Shutting down")
+		row.note = firstLine(row.note)
+		rows = append(rows, row)
+		if err == nil && row.restarts == 0 {
+			t.Errorf("the unpatched control came up under the field hazard with no apiserver restart: the hazard did not bite (dns=%d)", row.dns)
+		}
+	})
+
+	t.Run("power-cut-unpatched", func(t *testing.T) {
+		c, err := newCluster(t, "hk-cut-up", "unpatched", true, false)
+		if err != nil {
+			t.Fatalf("unpatched cluster without the hazard: %v", err)
+		}
+		before, _ := c.APIServerRestarts(ctx)
+		if err := c.EnableHazard(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Kubectl(ctx, "create", "configmap", "before-cut-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PowerCut(ctx); err != nil {
+			t.Fatal(err)
+		}
+		row := kindRow{build: "unpatched", scenario: "power cut x1 (field)", cycles: "0/1", objects: "-"}
+		d, err := c.WaitReady(ctx, 4*time.Minute)
+		if err == nil {
+			row.ready, row.toReady, row.cycles = true, d.Round(time.Second).String(), "1/1"
+			if _, err := c.Kubectl(ctx, "get", "configmap", "before-cut-1"); err == nil {
+				row.objects = "yes"
+			}
+		} else {
+			row.toReady = "never in 4m"
+		}
+		time.Sleep(30 * time.Second)
+		after, _ := c.APIServerRestarts(ctx)
+		row.restarts = after - before - 1
+		row.dns, _ = c.DNSQueries(ctx)
+		row.note, _ = c.APIServerLog(ctx, "Unable to perform initial IP allocation check|unable to perform initial")
+		row.note = firstLine(row.note)
+		rows = append(rows, row)
+	})
+}
+
+// serviceAnswers runs an etcd Deployment (an image the node carries) behind a ClusterIP Service
+// and asks it for its version from the node, through kube-proxy's rules.
+func serviceAnswers(t *testing.T, ctx context.Context, c *kindcluster.Cluster) string {
+	t.Helper()
+	images, err := c.Kubectl(ctx, "get", "pods", "-n", "kube-system", "-l", "component=etcd", "-o", "jsonpath={.items[0].spec.containers[0].image}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: etcd
+        image: ` + images + `
+        imagePullPolicy: Never
+        command: [etcd, --data-dir=/data, --listen-client-urls=http://0.0.0.0:2379, --advertise-client-urls=http://127.0.0.1:2379, --listen-peer-urls=http://127.0.0.1:2380]
+        ports: [{containerPort: 2379}]
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes: [{name: data, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 2379}]
+`
+	if err := c.Apply(ctx, manifest); err != nil {
+		t.Fatalf("apply web: %v", err)
+	}
+	if out, err := c.Kubectl(ctx, "rollout", "status", "deployment/web", "--timeout=3m"); err != nil {
+		desc, _ := c.Kubectl(ctx, "describe", "pods", "-l", "app=web")
+		t.Fatalf("deployment web: %v %s\n%s", err, out, desc)
+	}
+	ip, err := c.Kubectl(ctx, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for i := 0; i < 30; i++ {
+		out, err := c.Exec(ctx, c.ControlPlane(), "bash", "-c",
+			fmt.Sprintf(`exec 3<>/dev/tcp/%s/80; printf 'GET /version HTTP/1.0\r\n\r\n' >&3; timeout 5 cat <&3`, ip))
+		if err == nil && strings.Contains(out, "etcdserver") {
+			return ip + ":80 " + regexp.MustCompile(`\{.*\}`).FindString(out)
+		}
+		last = fmt.Errorf("%v: %s", err, out)
+		time.Sleep(2 * time.Second)
+	}
+	t.Fatalf("service web at %s did not answer: %v", ip, last)
+	return ""
+}
+
+// hostDockerState is what the private daemon must never change: the host daemon, its bridge, the
+// host's iptables rules (without counters), /etc/docker and the sysctls a kubelet sets.
+func hostDockerState(t *testing.T) map[string]string {
+	t.Helper()
+	st := map[string]string{}
+	out, _ := exec.Command("pidof", "dockerd").Output()
+	st["dockerd pids"] = strings.TrimSpace(string(out))
+	out, _ = exec.Command("ip", "-o", "link", "show", "docker0").Output()
+	st["docker0"] = regexp.MustCompile(`state \S+|\s+\\.*`).ReplaceAllString(strings.TrimSpace(string(out)), "")
+	for _, save := range []string{"iptables-save", "iptables-legacy-save", "ip6tables-save"} {
+		out, _ = exec.Command(save).Output()
+		var kept []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				kept = append(kept, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(line, ""))
+			}
+		}
+		sum := sha256.Sum256([]byte(strings.Join(kept, "\n")))
+		st[save] = hex.EncodeToString(sum[:8])
+	}
+	h := sha256.New()
+	filepath.WalkDir("/etc/docker", func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(h, "%s %x\n", p, sha256.Sum256(data))
+		}
+		return nil
+	})
+	st["/etc/docker"] = hex.EncodeToString(h.Sum(nil)[:8])
+	for _, k := range privatedocker.HostSysctls {
+		data, _ := os.ReadFile("/proc/sys/" + strings.ReplaceAll(k, ".", "/"))
+		st[k] = strings.TrimSpace(string(data))
+	}
+	_, err := os.Stat("/usr/lib/modules")
+	st["/usr/lib/modules exists"] = fmt.Sprint(err == nil)
+	return st
+}
+
+func logKindTable(t *testing.T, images map[string]kindnode.Result, rows []kindRow) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-9s | %-24s | %-5s | %-8s | %-3s | %-22s | %-6s | %-7s | %s\n", "build", "scenario", "ready", "restarts", "dns", "time to Ready", "cycles", "objects", "note")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-9s | %-24s | %-5v | %-8d | %-3d | %-22s | %-6s | %-7s | %s\n", r.build, r.scenario, r.ready, r.restarts, r.dns, r.toReady, r.cycles, r.objects, r.note)
+	}
+	for name, r := range images {
+		fmt.Fprintf(&b, "node image %s: %s, %.0f MB\n", name, r.Image, float64(r.SizeBytes)/1e6)
+	}
+	t.Log(b.String())
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// testLog is an io.Writer into the test log, for the CLI's progress lines.
+func testLog(t *testing.T) writerFunc {
+	return func(b []byte) (int, error) {
+		t.Log(strings.TrimRight(string(b), "\n"))
+		return len(b), nil
+	}
+}
