@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"path/filepath"
+	"sort"
 	"text/tabwriter"
 	"time"
 

@@ -99,7 +99,9 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) path(p ...string) string { return filepath.Join(append([]string{d.opts.Dir}, p...)...) }
+func (d *Daemon) path(p ...string) string {
+	return filepath.Join(append([]string{d.opts.Dir}, p...)...)
+}
 
 func (d *Daemon) recordHost() error {
 	st := hostState{Sysctls: map[string]string{}}
