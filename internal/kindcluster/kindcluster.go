@@ -63,7 +63,9 @@ func Config(o Options) string {
 	if o.Hazard {
 		fmt.Fprintf(&b, "  extraMounts:\n  - hostPath: %s\n    containerPath: %s\n", filepath.Join(o.Dir, "hook"), HookDir)
 	}
-	var patches []string
+	// No CoreDNS: its image is not built offline (README, "kind"); a Deployment stuck pulling it
+	// would also send DNS queries from containerd that the field scenario counts.
+	patches := []string{"kind: InitConfiguration\nskipPhases:\n- addon/coredns\n"}
 	if cgroupV1() {
 		// v1.35+ kubelets refuse cgroup v1 unless told otherwise; only on such hosts.
 		patches = append(patches, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
@@ -79,13 +81,11 @@ apiServer:
     pathType: File
 `)
 	}
-	if len(patches) > 0 {
-		b.WriteString("kubeadmConfigPatches:\n")
-		for _, p := range patches {
-			b.WriteString("- |\n")
-			for _, line := range strings.Split(strings.TrimRight(p, "\n"), "\n") {
-				b.WriteString("  " + line + "\n")
-			}
+	b.WriteString("kubeadmConfigPatches:\n")
+	for _, p := range patches {
+		b.WriteString("- |\n")
+		for _, line := range strings.Split(strings.TrimRight(p, "\n"), "\n") {
+			b.WriteString("  " + line + "\n")
 		}
 	}
 	return b.String()

@@ -28,12 +28,12 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // for version metric registration
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
-	kubeadm "k8s.io/kubernetes/cmd/kubeadm/app"
-	kubeadmutil "k8s.io/kubernetes/cmd/kubeadm/app/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubeadm "k8s.io/kubernetes/cmd/kubeadm/app"
+	kubeadmerrors "k8s.io/kubernetes/cmd/kubeadm/app/util/errors"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // client auth plugins, for kubectl
@@ -50,7 +50,7 @@ var components = map[string]func() int{
 	"kubelet":                 func() int { return cli.Run(kubelet.NewKubeletCommand(context.Background())) },
 	// kubeadm, for kind node images: kind runs "kubeadm init" and "kubeadm join" inside the node.
 	"kubeadm": func() int {
-		kubeadmutil.CheckErr(kubeadm.Run())
+		kubeadmerrors.HandleError(kubeadm.Run())
 		return 0
 	},
 	"kubectl": func() int {
