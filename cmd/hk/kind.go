@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -120,11 +121,27 @@ func kindDocker(ctx context.Context, e *env, which string) (docker func(...strin
 	case "host":
 		return func(args ...string) *command.Cmd { return command.New("docker", args...) }, func() error { return nil }, nil
 	case "private":
-		d, err := startPrivateDocker(ctx, e)
-		if err != nil {
-			return nil, nil, err
+		// Started on first use, so builds before it do not hold the daemon.
+		var d *privatedocker.Daemon
+		var startErr error
+		var once sync.Once
+		docker = func(args ...string) *command.Cmd {
+			once.Do(func() { d, startErr = startPrivateDocker(ctx, e) })
+			if startErr != nil {
+				return command.New("false") // the start error is returned by stop
+			}
+			return d.Docker(args...)
 		}
-		return d.Docker, d.Stop, nil
+		stop = func() error {
+			if startErr != nil {
+				return startErr
+			}
+			if d != nil {
+				return d.Stop()
+			}
+			return nil
+		}
+		return docker, stop, nil
 	}
 	return nil, nil, fmt.Errorf("--docker %q: want auto, host or private", which)
 }
@@ -149,6 +166,9 @@ func runKindNodeImage(ctx context.Context, e *env, args []string) error {
 	r, err := kindnode.Build(ctx, kindnode.Options{Root: e.root, Version: *version, Selection: *patches,
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Docker: docker, Log: e.logf})
 	if err != nil {
+		if serr := stop(); serr != nil {
+			return serr // the daemon did not start: that is the error to show
+		}
 		return err
 	}
 	if err := stop(); err != nil {

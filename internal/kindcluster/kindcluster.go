@@ -64,8 +64,9 @@ func Config(o Options) string {
 		fmt.Fprintf(&b, "  extraMounts:\n  - hostPath: %s\n    containerPath: %s\n", filepath.Join(o.Dir, "hook"), HookDir)
 	}
 	// No CoreDNS: its image is not built offline (README, "kind"); a Deployment stuck pulling it
-	// would also send DNS queries from containerd that the field scenario counts.
-	patches := []string{"kind: InitConfiguration\nskipPhases:\n- addon/coredns\n"}
+	// would also send DNS queries from containerd that the field scenario counts. The list
+	// replaces kind's own, so it repeats kind's "preflight".
+	patches := []string{"kind: InitConfiguration\nskipPhases:\n- preflight\n- addon/coredns\n"}
 	if cgroupV1() {
 		// v1.35+ kubelets refuse cgroup v1 unless told otherwise; only on such hosts.
 		patches = append(patches, "kind: KubeletConfiguration\nfailCgroupV1: false\n")

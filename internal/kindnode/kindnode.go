@@ -154,7 +154,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 				spec.Tags = append(spec.Tags, containerdSandboxImage)
 			}
 		default:
-			o.Log("node image: %s not built (%s): it cannot be had offline; its pods will not start", ref, name)
+			o.Log("node image: %s not built (%s is not made here; README, \"kind\")", ref, name)
 			continue
 		}
 		images = append(images, spec)
@@ -243,7 +243,7 @@ func kubeadmImages(ctx context.Context, kubeadm, gitVersion string) (map[string]
 func buildPause(ctx context.Context, tree, work, ref string) (string, error) {
 	version := ref[strings.LastIndex(ref, ":")+1:]
 	src := filepath.Join(tree, "build", "pause", "linux", "pause.c")
-	out := filepath.Join(work, "pause")
+	out := filepath.Join(work, "pause.bin")
 	if _, err := command.New("gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION="+version, "-o", out, src).Run(ctx); err != nil {
 		return "", fmt.Errorf("build pause: %w", err)
 	}

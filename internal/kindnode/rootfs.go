@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 )
@@ -24,7 +25,7 @@ const (
 var basePackages = []string{
 	"systemd", "systemd-sysv", "dbus",
 	"conntrack", "iptables", "nftables", "iproute2", "ethtool", "util-linux", "mount", "kmod",
-	"libseccomp2", "e2fsprogs", "bash", "ca-certificates", "procps", "socat",
+	"libseccomp2", "e2fsprogs", "bash", "ca-certificates", "procps", "socat", "jq",
 	"containerd", "runc", "containernetworking-plugins",
 }
 
@@ -38,6 +39,18 @@ func baseKey() string {
 // the way kind's base image is, built once and kept under cacheDir. Package versions are those of
 // the mirror on the day it was built; packages.txt next to it lists them.
 func baseLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (Layer, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return Layer{}, err
+	}
+	// One debootstrap at a time: a second build waits and then finds the first one's layer.
+	lock, err := os.OpenFile(filepath.Join(cacheDir, "base.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return Layer{}, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return Layer{}, err
+	}
 	dir := filepath.Join(cacheDir, "base-"+debianSuite+"-"+baseKey())
 	layerPath := filepath.Join(dir, "layer.tar")
 	if data, err := os.ReadFile(filepath.Join(dir, "layer.json")); err == nil {
@@ -50,9 +63,6 @@ func baseLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (
 	}
 	if err := command.Require("debootstrap", "tar"); err != nil {
 		return Layer{}, fmt.Errorf("%w (make kind-test installs it: scripts/install-deps.sh kind)", err)
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return Layer{}, err
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".base-")
 	if err != nil {

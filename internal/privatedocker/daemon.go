@@ -51,6 +51,7 @@ type Daemon struct {
 	exited   chan struct{}
 	stopOnce sync.Once
 	stopErr  error
+	lock     *os.File // flock held while the daemon runs
 }
 
 // hostState is what Start records so that Stop, or the next Start after a crash, can restore it.
@@ -86,6 +87,19 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{Host: "unix://" + filepath.Join(dir, "docker.sock"), opts: o, exited: make(chan struct{})}
 	d.netns, d.execRoot, d.cgroup = names(dir)
+	// One daemon per directory: the cleanup below would kill another process's daemon.
+	lock, err := os.OpenFile(d.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		owner, _ := os.ReadFile(d.path("lock"))
+		lock.Close()
+		return nil, fmt.Errorf("the private Docker daemon at %s is in use by pid %s (stop it first)", dir, strings.TrimSpace(string(owner)))
+	}
+	lock.Truncate(0)
+	fmt.Fprintf(lock, "%d\n", os.Getpid())
+	d.lock = lock
 	if err := d.cleanup(); err != nil {
 		return nil, fmt.Errorf("clean up an earlier private daemon: %w", err)
 	}
@@ -243,6 +257,7 @@ func (d *Daemon) Stop() error {
 		if d.stopErr == nil {
 			d.opts.Log("private docker: stopped; host sysctls restored")
 		}
+		d.lock.Close()
 	})
 	return d.stopErr
 }
