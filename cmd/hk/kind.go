@@ -82,7 +82,13 @@ func runKind(ctx context.Context, e *env, args []string) error {
 }
 
 // privateDockerDir is where the private daemon keeps its socket, data root and logs.
-func (e *env) privateDockerDir() string { return filepath.Join(e.outDir(), "kind", "docker") }
+// $HK_PRIVATE_DOCKER_DIR moves it (tests use a directory of their own).
+func (e *env) privateDockerDir() string {
+	if d := os.Getenv("HK_PRIVATE_DOCKER_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(e.outDir(), "kind", "docker")
+}
 
 func startPrivateDocker(ctx context.Context, e *env) (*privatedocker.Daemon, error) {
 	self, err := os.Executable()

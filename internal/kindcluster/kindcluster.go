@@ -97,12 +97,14 @@ apiServer:
 const blackholeNet = "10.255.255.0/29"
 
 // fieldHook is run by the node at every boot when enabled: IPv6 off, three nameservers that
-// never answer. The apiserver also resolves DNS first (nsswitch.conf mounted by Config).
+// never answer, each query given 15 s (the lab's field-slow: 90 s per lookup, longer than
+// client-go's 30 s dial timeout, so an unpatched v1.37 fails deterministically). The apiserver
+// also resolves DNS first (nsswitch.conf mounted by Config).
 const fieldHook = `#!/bin/sh
 # hk field hazard (internal/kindcluster): the state control-plane nodes come back in.
 set -e
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-printf 'nameserver 10.255.255.1\nnameserver 10.255.255.2\nnameserver 10.255.255.3\n' > /etc/resolv.conf
+printf 'nameserver 10.255.255.1\nnameserver 10.255.255.2\nnameserver 10.255.255.3\noptions timeout:15\n' > /etc/resolv.conf
 for proto in udp tcp; do
   iptables -w -C OUTPUT -p $proto --dport 53 -d ` + blackholeNet + ` -j DROP 2>/dev/null ||
     iptables -w -I OUTPUT -p $proto --dport 53 -d ` + blackholeNet + ` -j DROP
@@ -211,42 +213,82 @@ func (c *Cluster) PowerCut(ctx context.Context) error {
 	return err
 }
 
-// WaitReady waits until every node reports Ready through the apiserver and returns how long it took.
-func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
+// WaitReady waits until the apiserver is ready (/readyz) and every node has reported Ready since
+// the given time (a node status written before a power cut still says Ready), and returns how
+// long after since that was.
+func (c *Cluster) WaitReady(ctx context.Context, since time.Time, timeout time.Duration) (time.Duration, error) {
+	since = since.Truncate(time.Second) // heartbeats have second precision
 	var last string
-	for time.Since(start) < timeout {
-		out, err := c.Kubectl(ctx, "get", "nodes", "-o", `jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
-		if err == nil && strings.TrimSpace(out) != "" && !strings.Contains(out, "False") && !strings.Contains(out, "Unknown") {
-			return time.Since(start), nil
+	for time.Since(since) < timeout {
+		ok, why := c.ready(ctx, since)
+		if ok {
+			return time.Since(since), nil
 		}
-		last = strings.TrimSpace(out)
-		if err != nil {
-			last = err.Error()
-		}
+		last = why
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(2 * time.Second):
+		case <-time.After(time.Second):
 		}
 	}
-	return 0, fmt.Errorf("nodes not Ready after %v: %s", timeout, lastLine(last))
+	return 0, fmt.Errorf("not Ready %v after: %s", timeout, last)
 }
 
-// APIServerRestarts counts the apiserver's container starts beyond the first on the control-plane
-// node since it was created, from the kubelet's log files (one per container start, kept across
-// node restarts because /var is the node's volume), so it works while the apiserver is down.
-func (c *Cluster) APIServerRestarts(ctx context.Context) (int, error) {
-	out, err := c.Exec(ctx, c.ControlPlane(), "sh", "-c", "ls /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/ 2>/dev/null | wc -l")
+func (c *Cluster) ready(ctx context.Context, since time.Time) (bool, string) {
+	if out, err := c.Kubectl(ctx, "get", "--raw", "/readyz"); err != nil || out != "ok" {
+		return false, "readyz: " + lastLine(fmt.Sprint(out, err))
+	}
+	out, err := c.Kubectl(ctx, "get", "nodes", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}{"\n"}{end}`)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return false, "node status: " + line
+		}
+		beat, err := time.Parse(time.RFC3339, f[2])
+		if f[1] != "True" || err != nil || beat.Before(since) {
+			return false, "node " + line
+		}
+	}
+	return out != "", ""
+}
+
+// StaysUp watches the apiserver for d (an unpatched v1.37 exits about 61 s after it starts under
+// the hazard) and returns how many times it restarted meanwhile.
+func (c *Cluster) StaysUp(ctx context.Context, d time.Duration) (int, error) {
+	before, err := c.APIServerRestarts(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var n int
-	fmt.Sscan(out, &n)
-	if n > 0 {
-		n--
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(d):
 	}
-	return n, nil
+	after, err := c.APIServerRestarts(ctx)
+	return after - before, err
+}
+
+// APIServerRestarts is the apiserver container's restart count on the control-plane node, read
+// from the kubelet's log file names (N.log for the container's Nth restart; kept on /var, the
+// node's volume, across node restarts, and readable while the apiserver is down). A node restart
+// counts as one restart: the kubelet starts a new container.
+func (c *Cluster) APIServerRestarts(ctx context.Context) (int, error) {
+	out, err := c.Exec(ctx, c.ControlPlane(), "sh", "-c", "ls /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/ 2>/dev/null")
+	if err != nil {
+		return 0, err
+	}
+	max := 0
+	for _, f := range strings.Fields(out) {
+		var n int
+		if _, err := fmt.Sscanf(f, "%d.log", &n); err == nil && n > max {
+			max = n
+		}
+	}
+	return max, nil
 }
 
 // APIServerLog is the tail of the apiserver's logs on the control-plane node (all its containers).

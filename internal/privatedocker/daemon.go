@@ -60,7 +60,9 @@ type hostState struct {
 	ModulesCreated bool              `json:"modulesCreated"` // /usr/lib/modules absent before (docker creates it for kind's /lib/modules mount)
 }
 
-func names(dir string) (netns, execRoot, cgroup string) {
+// Names are the host-wide names a daemon at dir uses: its network namespace, exec root and
+// cgroup parent (derived from dir, so a crashed run's leftovers are found again).
+func Names(dir string) (netns, execRoot, cgroup string) {
 	sum := sha256.Sum256([]byte(dir))
 	id := hex.EncodeToString(sum[:4])
 	return "hk-docker-" + id, "/run/hk-docker-" + id, "/hk-docker-" + id
@@ -86,7 +88,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{Host: "unix://" + filepath.Join(dir, "docker.sock"), opts: o, exited: make(chan struct{})}
-	d.netns, d.execRoot, d.cgroup = names(dir)
+	d.netns, d.execRoot, d.cgroup = Names(dir)
 	// One daemon per directory: the cleanup below would kill another process's daemon.
 	lock, err := os.OpenFile(d.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
