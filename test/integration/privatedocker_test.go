@@ -27,7 +27,7 @@ func TestPrivateDockerDaemon(t *testing.T) {
 		}
 	}
 	hk := buildHK(t)
-	before := hostDockerState(t)
+	before := privatedocker.HostSnapshot()
 	dir := t.TempDir()
 	daemon := exec.Command(hk, "kind", "daemon")
 	daemon.Dir = repoRoot(t)
@@ -112,10 +112,23 @@ func TestPrivateDockerDaemon(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "dockerd.*"+dir).Output(); len(out) > 0 {
 		t.Errorf("dockerd left running: %s", out)
 	}
-	after := hostDockerState(t)
+	after := privatedocker.HostSnapshot()
 	for k, v := range before {
 		if after[k] != v {
 			t.Errorf("host %s changed: before %q, after %q", k, v, after[k])
 		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// testLog is an io.Writer into the test log, for the CLI's progress lines.
+func testLog(t *testing.T) writerFunc {
+	return func(b []byte) (int, error) {
+		t.Log(strings.TrimRight(string(b), "\n"))
+		return len(b), nil
 	}
 }

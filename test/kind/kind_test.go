@@ -1,16 +1,17 @@
-package integration
+// Package kind is make kind-test: real kind clusters of our node images. It is its own package,
+// outside Bazel (root BUILD.bazel excludes it): kind's Go API needs golang.org/x/sys/unix, which
+// this repository's rules_go (v0.33) cannot link under Go 1.26.
+package kind
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestKindClusters(t *testing.T) {
 	ctx := context.Background()
 	root := repoRoot(t)
 	hk := buildHK(t)
-	before := hostDockerState(t)
+	before := privatedocker.HostSnapshot()
 
 	// Node images, through the CLI a user runs.
 	images := map[string]kindnode.Result{}
@@ -87,7 +88,7 @@ func TestKindClusters(t *testing.T) {
 			if err := d.Stop(); err != nil {
 				t.Errorf("private docker teardown: %v", err)
 			}
-			after := hostDockerState(t)
+			after := privatedocker.HostSnapshot()
 			for k, v := range before {
 				if after[k] != v {
 					t.Errorf("host %s changed: before %q, after %q", k, v, after[k])
@@ -307,44 +308,6 @@ spec:
 	return ""
 }
 
-// hostDockerState is what the private daemon must never change: the host daemon, its bridge, the
-// host's iptables rules (without counters), /etc/docker and the sysctls a kubelet sets.
-func hostDockerState(t *testing.T) map[string]string {
-	t.Helper()
-	st := map[string]string{}
-	out, _ := exec.Command("pidof", "dockerd").Output()
-	st["dockerd pids"] = strings.TrimSpace(string(out))
-	out, _ = exec.Command("ip", "-o", "link", "show", "docker0").Output()
-	st["docker0"] = regexp.MustCompile(`state \S+|\s+\\.*`).ReplaceAllString(strings.TrimSpace(string(out)), "")
-	for _, save := range []string{"iptables-save", "iptables-legacy-save", "ip6tables-save"} {
-		out, _ = exec.Command(save).Output()
-		var kept []string
-		for _, line := range strings.Split(string(out), "\n") {
-			if !strings.HasPrefix(line, "#") {
-				kept = append(kept, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(line, ""))
-			}
-		}
-		sum := sha256.Sum256([]byte(strings.Join(kept, "\n")))
-		st[save] = hex.EncodeToString(sum[:8])
-	}
-	h := sha256.New()
-	filepath.WalkDir("/etc/docker", func(p string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
-			data, _ := os.ReadFile(p)
-			fmt.Fprintf(h, "%s %x\n", p, sha256.Sum256(data))
-		}
-		return nil
-	})
-	st["/etc/docker"] = hex.EncodeToString(h.Sum(nil)[:8])
-	for _, k := range privatedocker.HostSysctls {
-		data, _ := os.ReadFile("/proc/sys/" + strings.ReplaceAll(k, ".", "/"))
-		st[k] = strings.TrimSpace(string(data))
-	}
-	_, err := os.Stat("/usr/lib/modules")
-	st["/usr/lib/modules exists"] = fmt.Sprint(err == nil)
-	return st
-}
-
 func logKindTable(t *testing.T, images map[string]kindnode.Result, rows []kindRow) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-9s | %-27s | %-9s | %-8s | %-3s | %-22s | %-6s | %-7s | %s\n", "build", "scenario", "ready+90s", "restarts", "dns", "time to Ready", "cycles", "objects", "note")
@@ -372,3 +335,28 @@ func testLog(t *testing.T) writerFunc {
 		return len(b), nil
 	}
 }
+
+const version = "v1.37.2"
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// buildHK compiles the CLI without cgo, as make hk does.
+func buildHK(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "hk")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/hk")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hk: %v\n%s", err, b)
+	}
+	return out
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
