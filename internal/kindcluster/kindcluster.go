@@ -107,9 +107,9 @@ const fieldHook = `#!/bin/sh
 set -e
 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 printf 'nameserver 10.255.255.1\nnameserver 10.255.255.2\nnameserver 10.255.255.3\noptions timeout:15\n' > /etc/resolv.conf
-ip link show hk-blackhole >/dev/null 2>&1 || ip link add hk-blackhole type veth peer name hk-blackhole-peer
-ip link set hk-blackhole arp off up
-ip route replace ` + blackholeNet + ` dev hk-blackhole
+ip link show hkblackhole0 >/dev/null 2>&1 || ip link add hkblackhole0 type veth peer name hkblackhole1
+ip link set hkblackhole0 arp off up
+ip route replace ` + blackholeNet + ` dev hkblackhole0
 for proto in udp tcp; do
   iptables -w -C OUTPUT -p $proto --dport 53 -d ` + blackholeNet + ` 2>/dev/null ||
     iptables -w -I OUTPUT -p $proto --dport 53 -d ` + blackholeNet + `
@@ -308,14 +308,18 @@ func (c *Cluster) DNSQueries(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	total := 0
+	total, rules := 0, 0
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) > 2 && strings.Contains(line, blackholeNet) && strings.Contains(line, "dpt:53") {
 			var n int
 			fmt.Sscan(f[0], &n)
 			total += n
+			rules++
 		}
+	}
+	if rules != 2 {
+		return 0, fmt.Errorf("the field hazard's query counters are not in place on %s (did hk-boot-hook.service run?)", c.ControlPlane())
 	}
 	return total, nil
 }
