@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardened-hyperkube/hk/internal/kindprobe"
 	"github.com/hardened-hyperkube/hk/internal/privatedocker"
 )
 
@@ -42,7 +44,25 @@ func TestPrivateDockerDaemon(t *testing.T) {
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer daemon.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- daemon.Wait() }()
+	// Ctrl-C, as a user stops it; also when the test fails early, so the daemon cleans up.
+	stop := func() error {
+		daemon.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(2 * time.Minute):
+			daemon.Process.Kill()
+			return fmt.Errorf("hk kind daemon did not stop within 2 minutes of Ctrl-C")
+		}
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	host, ok := strings.CutPrefix(strings.TrimSpace(line), "export DOCKER_HOST=")
 	if err != nil || !ok {
@@ -82,19 +102,16 @@ func TestPrivateDockerDaemon(t *testing.T) {
 	if strings.HasPrefix(status, "created") {
 		t.Fatalf("privileged container did not start: %s", status)
 	}
-	run := docker("", "run", "--rm", "--privileged", "--entrypoint", "/hk", "hk-private-docker-test:1", "doctor", "--help")
+	// The kind probe's inside command prints the container's capabilities.
+	run := docker("", "run", "--rm", "--privileged", "--entrypoint", "/hk", "hk-private-docker-test:1", kindprobe.InsideCommand)
+	if !strings.Contains(run, "capEff") {
+		t.Errorf("privileged container printed %q", run)
+	}
 	t.Logf("privileged container ran: %s", firstLine(run))
 
-	daemon.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- daemon.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("hk kind daemon after Ctrl-C: %v", err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("hk kind daemon did not stop within 2 minutes of Ctrl-C")
+	stopped = true
+	if err := stop(); err != nil {
+		t.Errorf("hk kind daemon after Ctrl-C: %v", err)
 	}
 	netns, execRoot, cgroup := privatedocker.Names(filepath.Join(dir, "docker"))
 	if _, err := os.Stat("/run/netns/" + netns); err == nil {
