@@ -275,63 +275,72 @@ func installHyperkube(dir, bin, hyperkube string, components []string) error {
 	return nil
 }
 
+// file is one file of the node layer.
+type file struct {
+	path string
+	mode os.FileMode
+	data string
+}
+
+// kindBaseFiles are kind v0.33.0's images/base/files that the node takes, at the same paths.
+var kindBaseFiles = []struct {
+	path string
+	mode os.FileMode
+}{
+	{"usr/local/bin/entrypoint", 0o755},
+	{"usr/local/bin/clean-install", 0o755},
+	{"kind/bin/mount-product-files.sh", 0o755},
+	{"kind/bin/undo-mount-hacks.sh", 0o755},
+	{"kind/bin/create-kubelet-cgroup-v2.sh", 0o755},
+	{"etc/crictl.yaml", 0o644},
+	{"etc/containerd/config.toml", 0o644},
+	{"etc/default/kubelet", 0o644},
+	{"etc/sysctl.d/10-network-magic.conf", 0o644},
+	{"etc/sysctl.d/10-network-security.conf", 0o644},
+	{"etc/systemd/system/containerd.service", 0o644},
+	{"etc/systemd/system/kubelet.service", 0o644},
+	{"etc/systemd/system/kubelet.slice", 0o644},
+	{"etc/systemd/system/undo-mount-hacks.service", 0o644},
+	{"etc/systemd/system/kubelet.service.d/10-kubeadm.conf", 0o644},
+	{"etc/systemd/system/kubelet.service.d/11-kind.conf", 0o644},
+}
+
+// kindEdits change kind's files where this node differs from kind's own image.
+var kindEdits = map[string]func(string) string{
+	// Lowering oom_score_adj needs CAP_SYS_RESOURCE; without it every pod sandbox fails ("can't
+	// get final child's PID from pipe"). Restricting clamps it to the node's own.
+	"etc/containerd/config.toml": func(s string) string {
+		return strings.Replace(s, "restrict_oom_score_adj = false", "restrict_oom_score_adj = true", 1)
+	},
+	// Debian's containerd, not kind's build.
+	"etc/systemd/system/containerd.service": func(s string) string {
+		return strings.Replace(s, "/usr/local/bin/containerd", "/usr/bin/containerd", 1)
+	},
+}
+
 // nodeFiles lays out what the node image adds to the Debian layer.
 func nodeFiles(dir, kindFiles, hyperkube string, components []string, gitVersion, preloadArchive, preloadDigest string) error {
-	type file struct {
-		path string
-		mode os.FileMode
-		data string
-	}
-	kind := func(p string) string {
-		data, err := os.ReadFile(filepath.Join(kindFiles, p))
-		if err != nil {
-			panic(err) // the module is verified by the go command; a missing file is a kind bump to review
-		}
-		return string(data)
-	}
 	var files []file
-	var err error
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("kind base files: %v", r)
-			}
-		}()
-		containerdConfig := kind("etc/containerd/config.toml")
-		// Lowering oom_score_adj needs CAP_SYS_RESOURCE; without it every pod sandbox fails
-		// ("can't get final child's PID from pipe"). Restricting clamps it to the node's own.
-		containerdConfig = strings.Replace(containerdConfig, "restrict_oom_score_adj = false", "restrict_oom_score_adj = true", 1)
-		containerdUnit := strings.Replace(kind("etc/systemd/system/containerd.service"), "/usr/local/bin/containerd", "/usr/bin/containerd", 1)
-		files = []file{
-			{"usr/local/bin/entrypoint", 0o755, kind("usr/local/bin/entrypoint")},
-			{"usr/local/bin/clean-install", 0o755, kind("usr/local/bin/clean-install")},
-			{"kind/bin/mount-product-files.sh", 0o755, kind("kind/bin/mount-product-files.sh")},
-			{"kind/bin/undo-mount-hacks.sh", 0o755, kind("kind/bin/undo-mount-hacks.sh")},
-			{"kind/bin/create-kubelet-cgroup-v2.sh", 0o755, kind("kind/bin/create-kubelet-cgroup-v2.sh")},
-			{"etc/crictl.yaml", 0o644, kind("etc/crictl.yaml")},
-			{"etc/containerd/config.toml", 0o644, containerdConfig},
-			{"etc/default/kubelet", 0o644, kind("etc/default/kubelet")},
-			{"etc/sysctl.d/10-network-magic.conf", 0o644, kind("etc/sysctl.d/10-network-magic.conf")},
-			{"etc/sysctl.d/10-network-security.conf", 0o644, kind("etc/sysctl.d/10-network-security.conf")},
-			{"etc/systemd/system/containerd.service", 0o644, containerdUnit},
-			{"etc/systemd/system/kubelet.service", 0o644, kind("etc/systemd/system/kubelet.service")},
-			{"etc/systemd/system/kubelet.slice", 0o644, kind("etc/systemd/system/kubelet.slice")},
-			{"etc/systemd/system/undo-mount-hacks.service", 0o644, kind("etc/systemd/system/undo-mount-hacks.service")},
-			{"etc/systemd/system/kubelet.service.d/10-kubeadm.conf", 0o644, kind("etc/systemd/system/kubelet.service.d/10-kubeadm.conf")},
-			{"etc/systemd/system/kubelet.service.d/11-kind.conf", 0o644, kind("etc/systemd/system/kubelet.service.d/11-kind.conf")},
-			{"etc/systemd/system/kubelet.service.d/20-hk-preload.conf", 0o644, kubeletAfterPreload},
-			{"etc/systemd/system/hk-preload-images.service", 0o644, preloadUnit},
-			{"etc/systemd/system/hk-boot-hook.service", 0o644, bootHookUnit},
-			{"kind/bin/hk-preload-images.sh", 0o755, preloadScript},
-			{"kind/images/hk-images.sha256", 0o644, preloadDigest[:16] + "\n"},
-			{"kind/version", 0o644, gitVersion + "\n"},
-			{"kind/manifests/default-cni.yaml", 0o644, defaultCNIManifest},
-			{"etc/cni/net.d/10-hk-bridge.conflist", 0o644, cniConflist},
+	for _, k := range kindBaseFiles {
+		data, err := os.ReadFile(filepath.Join(kindFiles, k.path))
+		if err != nil {
+			return fmt.Errorf("kind base files: %w", err) // a kind bump to review
 		}
-	}()
-	if err != nil {
-		return err
+		if edit := kindEdits[k.path]; edit != nil {
+			data = []byte(edit(string(data)))
+		}
+		files = append(files, file{k.path, k.mode, string(data)})
 	}
+	files = append(files,
+		file{"etc/systemd/system/kubelet.service.d/20-hk-preload.conf", 0o644, kubeletAfterPreload},
+		file{"etc/systemd/system/hk-preload-images.service", 0o644, preloadUnit},
+		file{"etc/systemd/system/hk-boot-hook.service", 0o644, bootHookUnit},
+		file{"kind/bin/hk-preload-images.sh", 0o755, preloadScript},
+		file{"kind/images/hk-images.sha256", 0o644, preloadDigest[:16] + "\n"},
+		file{"kind/version", 0o644, gitVersion + "\n"},
+		file{"kind/manifests/default-cni.yaml", 0o644, defaultCNIManifest},
+		file{"etc/cni/net.d/10-hk-bridge.conflist", 0o644, cniConflist},
+	)
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
