@@ -71,20 +71,18 @@ func parseRuncArgs(args []string) runcInvocation {
 			i++
 		case inv.sub == "" && !strings.HasPrefix(a, "-"):
 			inv.sub = a
-		case a == "--bundle" || a == "-b":
-			if i+1 < len(args) {
-				inv.bundle = args[i+1]
-				i++
+		default:
+			for _, f := range []struct {
+				long, short string
+				dst         *string
+			}{{"--bundle", "-b", &inv.bundle}, {"--process", "-p", &inv.process}} {
+				if (a == f.long || a == f.short) && i+1 < len(args) {
+					*f.dst = args[i+1]
+					i++
+				} else if v, ok := strings.CutPrefix(a, f.long+"="); ok {
+					*f.dst = v
+				}
 			}
-		case strings.HasPrefix(a, "--bundle="):
-			inv.bundle = strings.TrimPrefix(a, "--bundle=")
-		case a == "--process" || a == "-p":
-			if i+1 < len(args) {
-				inv.process = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(a, "--process="):
-			inv.process = strings.TrimPrefix(a, "--process=")
 		}
 	}
 	return inv
