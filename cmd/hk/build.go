@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/build"
@@ -89,15 +90,16 @@ func runMaterialize(ctx context.Context, e *env, args []string) error {
 }
 
 func runBuild(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("build", "[--version V] [--patches all|none|NNNN[,NNNN]] [--json]")
+	fs := newFlags("build", "[--version V] [--patches all|none|NNNN[,NNNN]] [--arch A] [--json]")
 	version := fs.String("version", "v1.37.2", "Kubernetes release (pins in build/versions)")
+	arch := fs.String("arch", runtime.GOARCH, "target architecture (linux): "+strings.Join(build.Arches, ", "))
 	patches := fs.String("patches", series.All, "which patches of patches/<minor>/ to apply: all, none, or numbers like 0002")
 	asJSON := fs.Bool("json", false, "print the provenance record as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	res, err := build.Build(ctx, build.Options{
-		Root: e.root, Version: *version, Selection: *patches,
+		Root: e.root, Version: *version, Selection: *patches, Arch: *arch,
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf,
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -63,8 +65,22 @@ type Options struct {
 	Selection string // series.All, series.None or patch numbers
 	OutDir    string // where out/<version>[-label]/ is created
 	CacheDir  string // materialized trees and worktrees
-	Log       tree.Log
+	// Arch is the GOARCH to build for (linux only); empty means the host's. A foreign
+	// architecture's outputs get a -linux-<arch> suffix: out/v1.37.2-linux-arm64.
+	Arch string
+	Log  tree.Log
 }
+
+func (o Options) arch() string {
+	if o.Arch == "" {
+		return runtime.GOARCH
+	}
+	return o.Arch
+}
+
+// Arches are the GOARCH values a release may target: every linux architecture upstream
+// Kubernetes publishes server binaries for.
+var Arches = []string{"amd64", "arm64", "s390x", "ppc64le"}
 
 // Provenance records every input of a build.
 type Provenance struct {
@@ -97,13 +113,29 @@ type Result struct {
 // OutputDir is where a selection's outputs go: out/v1.37.2 for the whole series,
 // out/v1.37.2-unpatched for none, out/v1.37.2-p0002 for a subset.
 func OutputDir(outDir, version, label string) string {
-	if label == "" {
-		return filepath.Join(outDir, version)
-	}
-	return filepath.Join(outDir, version+"-"+label)
+	return ArchOutputDir(outDir, version, label, runtime.GOARCH)
 }
 
-var buildEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+// ArchOutputDir is OutputDir for a target architecture: the host's has no suffix, another
+// gets -linux-<arch> (out/v1.37.2-linux-arm64).
+func ArchOutputDir(outDir, version, label, arch string) string {
+	name := version
+	if label != "" {
+		name += "-" + label
+	}
+	if arch != runtime.GOARCH {
+		name += "-linux-" + arch
+	}
+	return filepath.Join(outDir, name)
+}
+
+var baseEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+
+// buildEnv is the go command's environment for a target architecture; GOOS and GOARCH are
+// always explicit so a provenance record names them.
+func buildEnv(arch string) []string {
+	return append(append([]string{}, baseEnv...), "GOOS=linux", "GOARCH="+arch)
+}
 
 // Tree is a materialized tree with a series applied, ready to build or test.
 type Tree struct {
@@ -177,6 +209,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !slices.Contains(Arches, o.arch()) {
+		return nil, fmt.Errorf("unknown architecture %q (have %s)", o.arch(), strings.Join(Arches, ", "))
+	}
 	if res, ok := upToDate(o, pins, minor, overlayFiles, goVersion); ok {
 		o.Log("build %s: %s is up to date", o.Version, res.Dir)
 		res.Elapsed = time.Since(start)
@@ -196,16 +231,17 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	gitVersion := GitVersion(o.Version, s)
 	flags := goBuildFlags(minor, gitVersion, commit, pins.ReleaseTime)
 
-	final := OutputDir(o.OutDir, o.Version, label)
+	final := ArchOutputDir(o.OutDir, o.Version, label, o.arch())
 	tmp, err := os.MkdirTemp(o.OutDir, "."+filepath.Base(final)+"-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	bin := filepath.Join(tmp, "hyperkube")
-	o.Log("build %s: go build ./cmd/hyperkube (%s)", o.Version, gitVersion)
+	o.Log("build %s: go build ./cmd/hyperkube (%s, linux/%s)", o.Version, gitVersion, o.arch())
 	args := append(append([]string{}, flags...), "-o", bin, "./cmd/hyperkube")
-	cmd := command.New("go", args...).InDir(work).WithEnv(buildEnv...)
+	env := buildEnv(o.arch())
+	cmd := command.New("go", args...).InDir(work).WithEnv(env...)
 	if _, err := cmd.Run(ctx); err != nil {
 		return nil, fmt.Errorf("build %s: %w", o.Version, err)
 	}
@@ -232,9 +268,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		Version: o.Version, GitVersion: gitVersion, GitCommit: commit, BuildDate: pins.ReleaseTime,
 		PinsDigest: pins.Digest(), Modules: pins.All(), Patches: relativePatches(o.Root, s.Patches),
 		SeriesDigest: s.Digest(), OverlaySHA256: overlayDigest, GoVersion: goVersion,
-		Env: buildEnv, Flags: flags, SHA256: sum,
+		Env: env, Flags: flags, SHA256: sum,
 	}
-	prov.InputsDigest = inputsDigest(o.Version, pins, s, overlayDigest, goVersion)
+	prov.InputsDigest = inputsDigest(o.Version, pins, s, overlayDigest, goVersion, env)
 	data, err := json.MarshalIndent(prov, "", "  ")
 	if err != nil {
 		return nil, err
@@ -279,9 +315,9 @@ func goBuildFlags(minor, gitVersion, commit, buildDate string) []string {
 
 // inputsDigest identifies what decides the binary: release, pinned modules, patches, overlay,
 // toolchain and build settings.
-func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlayDigest, goVersion string) string {
+func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlayDigest, goVersion string, env []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%q\n", version, pins.Digest(), s.Digest(), overlayDigest, goVersion, buildEnv)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%q\n", version, pins.Digest(), s.Digest(), overlayDigest, goVersion, env)
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
@@ -292,7 +328,7 @@ func upToDate(o Options, pins *versions.Pins, minor string, overlayFiles []strin
 	if err != nil {
 		return nil, false
 	}
-	dir := OutputDir(o.OutDir, o.Version, s.Label(o.Root))
+	dir := ArchOutputDir(o.OutDir, o.Version, s.Label(o.Root), o.arch())
 	data, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
 	if err != nil {
 		return nil, false
@@ -302,7 +338,7 @@ func upToDate(o Options, pins *versions.Pins, minor string, overlayFiles []strin
 		return nil, false
 	}
 	overlayDigest, err := digestFiles(overlayFiles)
-	if err != nil || prov.InputsDigest != inputsDigest(o.Version, pins, s, overlayDigest, goVersion) {
+	if err != nil || prov.InputsDigest != inputsDigest(o.Version, pins, s, overlayDigest, goVersion, buildEnv(o.arch())) {
 		return nil, false
 	}
 	bin := filepath.Join(dir, "hyperkube")

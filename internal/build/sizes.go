@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/versions"
@@ -49,7 +50,7 @@ func CompareSizes(ctx context.Context, o Options) ([]Size, error) {
 		out := filepath.Join(tmp, c)
 		o.Log("sizes: go build ./cmd/%s", c)
 		args := append(append([]string{}, flags...), "-o", out, "./cmd/"+c)
-		if _, err := command.New("go", args...).InDir(t.Dir).WithEnv(buildEnv...).Run(ctx); err != nil {
+		if _, err := command.New("go", args...).InDir(t.Dir).WithEnv(buildEnv(runtime.GOARCH)...).Run(ctx); err != nil {
 			return nil, fmt.Errorf("build %s: %w", c, err)
 		}
 		st, err := os.Stat(out)
