@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 3 -v
 
-.PHONY: kind-node-image kind-test bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: release signing-key verify-release kind-node-image kind-test bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -36,6 +36,20 @@ lab-binaries: hyperkube unpatched repair-retry etcd
 # $(HK) image build --version $(VERSION) --base alpine:3.15@sha256:<digest>
 image: hyperkube
 	$(HK) image build --version $(VERSION) --offline-base no-nsswitch
+
+# out/release/$(VERSION): hyperkube for each of ARCHES, images (OCI layout + docker archives),
+# SPDX SBOMs, SLSA provenance, licences, sigstore bundles, manifest.json (README "Release").
+# SIGNING_KEY is a PEM ECDSA P-256 key; the default is a development key made on first use.
+ARCHES ?= amd64,arm64
+SIGNING_KEY ?= out/keys/release.key
+release: signing-key
+	$(HK) release --version $(VERSION) --arch $(ARCHES) --key $(SIGNING_KEY)
+
+signing-key: hk
+	$(HK) keygen --if-missing $(SIGNING_KEY)
+
+verify-release: hk
+	$(HK) verify out/release/$(VERSION) --key $(SIGNING_KEY).pub
 
 # upstream-check runs upstream's tests of the touched packages with -race, so upstream-test (the
 # same tests without it) is not run again here.

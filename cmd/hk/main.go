@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,7 +78,8 @@ func main() {
 		if errors.As(err, &status) {
 			os.Exit(int(status))
 		}
-		fmt.Fprintf(os.Stderr, "hk %s: %v\n", os.Args[1], err)
+		// One line, whatever the error carries (some libraries' messages span several).
+		fmt.Fprintf(os.Stderr, "hk %s: %s\n", os.Args[1], strings.Join(strings.Fields(err.Error()), " "))
 		os.Exit(1)
 	}
 }

@@ -26,8 +26,12 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	keyFile := fs.String("key", "", "PEM signing key (ECDSA P-256); default $"+signing.KeyEnv+"; none: an unsigned release")
 	patches := fs.String("patches", series.All, "which patches to apply (a release ships all)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
+	dir := fs.String("dir", "", "where releases go (default out/release); the release is DIR/<version>")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *dir == "" {
+		*dir = filepath.Join(e.outDir(), "release")
 	}
 	var key []byte
 	switch {
@@ -42,7 +46,7 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	}
 	res, err := release.Build(ctx, release.Options{
 		Root: e.root, Version: *version, Selection: *patches, Arches: strings.Split(*arches, ","),
-		OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: filepath.Join(e.outDir(), "release"),
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: *dir,
 		Key: key, Log: e.logf,
 	})
 	if err != nil {
@@ -60,11 +64,11 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 		if f.Kind == "licenses" || f.Kind == "sbom" {
 			continue
 		}
-		fmt.Printf("  %-34s %-15s %8.1f MB  sha256:%s\n", f.Path, f.Kind, float64(f.Size)/1e6, f.SHA256[:16])
+		fmt.Printf("  %-48s %-15s %8.1f MB  sha256:%s\n", f.Path, f.Kind, float64(f.Size)/1e6, f.SHA256[:16])
 		total += f.Size
 	}
 	for _, im := range m.Images {
-		fmt.Printf("  %-34s %-15s %s\n", im.Ref, "image (index)", im.Index[:23])
+		fmt.Printf("  %-48s %-15s %s\n", im.Ref, "image (index)", im.Index[:23])
 	}
 	sboms := 0
 	for _, f := range m.Files {

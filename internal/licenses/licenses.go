@@ -46,6 +46,10 @@ func Shippable(class string) bool {
 // which Apache-2.0 requires to travel with the binary.
 var licenseFile = regexp.MustCompile(`(?i)^(licen[cs]e|copying|notice)(\.|-|_|$)`)
 
+// docsLicense matches a licence for a module's documentation (go-digest's LICENSE.docs is
+// CC-BY-SA-4.0): shipped with the texts, but not the licence of the code linked in.
+var docsLicense = regexp.MustCompile(`(?i)[._-]docs?$`)
+
 // Classify reads the licence files at each module's root.
 func Classify(mods []Module) ([]Finding, error) {
 	c, err := assets.DefaultClassifier()
@@ -70,6 +74,9 @@ func Classify(mods []Module) ([]Finding, error) {
 			}
 			f.Files = append(f.Files, e.Name())
 			f.Texts[e.Name()] = data
+			if docsLicense.MatchString(e.Name()) {
+				continue
+			}
 			for _, match := range c.Match(data).Matches {
 				if match.MatchType == "License" && match.Confidence >= 0.9 {
 					names[match.Name] = true

@@ -44,7 +44,8 @@ func module(t *testing.T, files map[string]string) string {
 
 func TestClassifyAndRefuse(t *testing.T) {
 	mods := []Module{
-		{Path: "example.com/apache", Version: "v1.0.0", Dir: module(t, map[string]string{"LICENSE": "License/Apache-2.0/pristine.txt", "NOTICE": "Copyright Example"})},
+		{Path: "example.com/apache", Version: "v1.0.0", Dir: module(t, map[string]string{"LICENSE": "License/Apache-2.0/pristine.txt", "NOTICE": "Copyright Example",
+			"LICENSE.docs": "License/CC-BY-SA-4.0/license.txt"})},
 		{Path: "example.com/gpl", Version: "v1.0.0", Dir: module(t, map[string]string{"COPYING": "License/GPL-3.0/license.txt"})},
 		{Path: "example.com/none", Version: "v0.1.0", Dir: module(t, map[string]string{"README.md": "no licence here"})},
 	}
@@ -61,7 +62,7 @@ func TestClassifyAndRefuse(t *testing.T) {
 		rows = append(rows, row{f.Module, f.License, f.Class, f.Files})
 	}
 	want := []row{
-		{"example.com/apache", "Apache-2.0", "notice", []string{"LICENSE", "NOTICE"}},
+		{"example.com/apache", "Apache-2.0", "notice", []string{"LICENSE", "LICENSE.docs", "NOTICE"}},
 		{"example.com/gpl", "GPL-3.0", "restricted", []string{"COPYING"}},
 		{"example.com/none", "NOASSERTION", "unknown", nil},
 	}

@@ -21,7 +21,7 @@ func tinyBinary(t *testing.T, arch, version string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
-		"go.mod":  "module tiny\ngo 1.26\n",
+		"go.mod": "module tiny\ngo 1.26\n",
 		// Answers like hyperkube: `kube-apiserver --version` prints the stamped version.
 		"main.go": "package main\nimport \"fmt\"\nvar gitVersion string\nfunc main() { fmt.Println(\"Kubernetes \" + gitVersion) }\n",
 	} {

@@ -94,3 +94,62 @@ func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
 		})
 	}
 }
+
+// The README's plain `docker build` line, run from the repository root as a new user would
+// after `make hyperkube`, with a local base (no registry here): the build context must hold
+// out/<version>/hyperkube and not out/trees.
+func TestReadmeDockerBuildCommand(t *testing.T) {
+	requireDocker(t)
+	bin := filepath.Join(repoRoot(t), "out", builds["patched"], "hyperkube")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("skipping: %s not built (run `make hyperkube`)", bin)
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "docker build -f images/Dockerfile.alpine") {
+			line, _, _ = strings.Cut(l, "#")
+			break
+		}
+	}
+	if line == "" {
+		t.Fatal("README.md has no line starting `docker build -f images/Dockerfile.alpine`")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	base, err := image.BuildBase(ctx, "no-nsswitch", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Fields(line)[1:]
+	tag := "hk-test-readme:" + version
+	for i := range args {
+		if args[i] == "-t" && i+1 < len(args) {
+			args[i+1] = tag // the README's own tag is the user's; do not replace it
+		}
+	}
+	args = append(args[:len(args)-1], "--build-arg", "BASE="+base, args[len(args)-1])
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if strings.Contains(string(out), "Sending build context to Docker daemon") {
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "Sending build context") {
+				l = strings.TrimRight(l, "\r")
+				t.Logf("%s", strings.TrimSpace(l[strings.LastIndex(l, "\r")+1:]))
+			}
+		}
+	}
+	run, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/bin/sh", tag, "-c",
+		"grep '^hosts:' /etc/nsswitch.conf; kube-apiserver --version").CombinedOutput()
+	if err != nil || !strings.Contains(string(run), "hosts: files dns") || !strings.Contains(string(run), "Kubernetes "+version) {
+		t.Errorf("image built by the README's command: %v\n%s", err, run)
+	}
+}
