@@ -100,7 +100,7 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 	}
 	res, err := build.Build(ctx, build.Options{
 		Root: e.root, Version: *version, Selection: *patches, Arch: *arch,
-		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf,
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf, Progress: e.progress,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 )
 
 type subcommand struct {
@@ -26,13 +27,12 @@ var subcommands = map[string]subcommand{}
 
 // env is what every subcommand needs to find the repository and report progress.
 type env struct {
-	root  string
-	start time.Time
+	root     string
+	start    time.Time
+	progress *progress.Reporter // stderr: a live line on a terminal, timestamped lines elsewhere
 }
 
-func (e *env) logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(e.start).Seconds(), fmt.Sprintf(format, args...))
-}
+func (e *env) logf(format string, args ...any) { e.progress.Logf(format, args...) }
 
 func (e *env) outDir() string   { return filepath.Join(e.root, "out") }
 func (e *env) cacheDir() string { return filepath.Join(e.root, "out", "trees") }
@@ -50,6 +50,12 @@ func main() {
 	// Invoked through the private Docker daemon's runtime symlink: act as its OCI runtime.
 	if filepath.Base(os.Args[0]) == privatedocker.RuntimeName {
 		os.Exit(privatedocker.RunRuntime(os.Args[1:]))
+	}
+	// hk --quiet <command> (or HK_QUIET=1): no progress, only results and errors.
+	quiet := os.Getenv("HK_QUIET") == "1"
+	if len(os.Args) > 1 && (os.Args[1] == "--quiet" || os.Args[1] == "-q") {
+		quiet = true
+		os.Args = append(os.Args[:1], os.Args[2:]...)
 	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
@@ -70,7 +76,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := sc.run(ctx, &env{root: root, start: time.Now()}, os.Args[2:]); err != nil {
+	rep := progress.New(os.Stderr, quiet, filepath.Join(root, "out", "progress", "history.json"))
+	if err := sc.run(ctx, &env{root: root, start: time.Now(), progress: rep}, os.Args[2:]); err != nil {
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
@@ -89,7 +96,7 @@ func main() {
 var hiddenCommands = map[string]func(args []string) int{}
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: hk <command> [flags]\n\ncommands:\n")
+	fmt.Fprintf(os.Stderr, "usage: hk [--quiet] <command> [flags]\n\ncommands:\n")
 	var names []string
 	for n := range subcommands {
 		names = append(names, n)

@@ -47,7 +47,7 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	res, err := release.Build(ctx, release.Options{
 		Root: e.root, Version: *version, Selection: *patches, Arches: strings.Split(*arches, ","),
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: *dir,
-		Key: key, Log: e.logf,
+		Key: key, Log: e.logf, Progress: e.progress,
 	})
 	if err != nil {
 		return err
@@ -87,10 +87,11 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("verify", "[--key PUB] [--allow-unsigned] [--json] DIR|IMAGE-LAYOUT")
+	fs := newFlags("verify", "[--key PUB] [--allow-unsigned] [--json] DIR|IMAGE-LAYOUT, or --release DIR IMAGE:TAG (an image in the local Docker engine)")
 	keyFile := fs.String("key", "", "PEM public key you trust; default: the key shipped in the release (integrity only)")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "check an unsigned release's checksums, SBOMs and provenance")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	releaseDir := fs.String("release", "", "with an image reference: the release directory it must come from")
 	// Flags may follow the path, as with most verifiers.
 	var rest []string
 	for len(args) > 0 {
@@ -115,9 +116,20 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		key = data
 	}
-	r, err := release.Verify(rest[0], release.VerifyOptions{PublicKey: key, AllowUnsigned: *allowUnsigned, Log: e.logf})
+	target := rest[0]
+	if *releaseDir != "" {
+		target = *releaseDir
+	}
+	r, err := release.Verify(target, release.VerifyOptions{PublicKey: key, AllowUnsigned: *allowUnsigned, Log: e.logf})
 	if err != nil {
 		return err
+	}
+	if *releaseDir != "" {
+		arch, err := release.VerifyDockerImage(ctx, r.Dir, rest[0])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("OK %s (linux/%s) is the release's image; ", rest[0], arch)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/openapigen"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
 	"github.com/hardened-hyperkube/hk/internal/versions"
@@ -69,6 +70,9 @@ type Options struct {
 	// architecture's outputs get a -linux-<arch> suffix: out/v1.37.2-linux-arm64.
 	Arch string
 	Log  tree.Log
+	// Progress, when set, counts the packages go build compiles against those it must
+	// (go list's Stale), with an estimate from the last build of the same target.
+	Progress *progress.Reporter
 }
 
 func (o Options) arch() string {
@@ -242,8 +246,25 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	args := append(append([]string{}, flags...), "-o", bin, "./cmd/hyperkube")
 	env := buildEnv(o.arch())
 	cmd := command.New("go", args...).InDir(work).WithEnv(env...)
+	var step *progress.Step
+	if o.Progress != nil {
+		stale, err := stalePackages(ctx, work, env, flags[1:], "./cmd/hyperkube")
+		if err != nil {
+			return nil, err
+		}
+		step = o.Progress.Step("go build "+o.Version+" linux/"+o.arch(), "build "+o.Version+": compiled", "packages", stale)
+		cmd.Args = append([]string{"build", "-v"}, cmd.Args[1:]...)
+		cmd.Stderr = progress.Lines(func(line string) {
+			if isImportPath(line) {
+				step.Advance(line)
+			}
+		})
+	}
 	if _, err := cmd.Run(ctx); err != nil {
 		return nil, fmt.Errorf("build %s: %w", o.Version, err)
+	}
+	if step != nil {
+		step.Done()
 	}
 	if err := checkStatic(bin); err != nil {
 		return nil, err
@@ -288,6 +309,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Dir: final, Binary: filepath.Join(final, "hyperkube"), Provenance: prov, Elapsed: time.Since(start)}, nil
+}
+
+// stalePackages counts the packages go build would compile now: go list marks what the build
+// cache cannot serve as Stale. It takes the build's own flags: -trimpath changes every
+// package's cache key.
+func stalePackages(ctx context.Context, dir string, env, buildFlags []string, target string) (int, error) {
+	args := append(append([]string{"list", "-deps", "-f", "{{if .Stale}}{{.ImportPath}}{{end}}"}, buildFlags...), target)
+	out, err := command.New("go", args...).InDir(dir).WithEnv(env...).Output(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(out)), nil
+}
+
+// isImportPath tells `go build -v`'s package lines from compiler messages.
+func isImportPath(line string) bool {
+	return line != "" && !strings.ContainsAny(line, " :\t") && !strings.HasPrefix(line, "#")
 }
 
 // GitVersion is the version a build reports: the release, plus "+hk.<series digest>" when

@@ -24,6 +24,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/licenses"
 	"github.com/hardened-hyperkube/hk/internal/modcache"
 	"github.com/hardened-hyperkube/hk/internal/ociimage"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/provenance"
 	"github.com/hardened-hyperkube/hk/internal/sbom"
 	"github.com/hardened-hyperkube/hk/internal/signing"
@@ -59,6 +60,7 @@ type Options struct {
 	ReleaseDir string   // out/release: the release is out/release/<version>
 	Key        []byte   // PEM private key; nil: an unsigned release
 	Log        func(string, ...any)
+	Progress   *progress.Reporter
 }
 
 // Result is a finished release.
@@ -99,7 +101,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	results := map[string]*build.Result{}
 	for _, arch := range o.Arches {
 		res, err := build.Build(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection, Arch: arch,
-			OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log})
+			OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log, Progress: o.Progress})
 		if err != nil {
 			return nil, err
 		}

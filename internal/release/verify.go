@@ -3,6 +3,7 @@ package release
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/provenance"
 	"github.com/hardened-hyperkube/hk/internal/sbom"
 	"github.com/hardened-hyperkube/hk/internal/signing"
@@ -39,6 +41,37 @@ type Report struct {
 	Images      int // image indexes whose blobs were validated
 	KeySource   string
 	Fingerprint string
+}
+
+// VerifyDockerImage checks that an image in the local Docker engine is one the release (already
+// verified with Verify) ships: its image ID is the config digest the manifest records for its
+// reference and architecture.
+func VerifyDockerImage(ctx context.Context, dir, ref string) (string, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return "", err
+	}
+	out, err := command.New("docker", "image", "inspect", "-f", "{{.Id}} {{.Architecture}}", ref).Output(ctx)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", ref, err)
+	}
+	id, arch, _ := strings.Cut(out, " ")
+	for _, im := range m.Images {
+		if im.Ref != ref && "docker.io/library/"+im.Ref != ref {
+			continue
+		}
+		for _, p := range im.Platforms {
+			if p.Arch != arch {
+				continue
+			}
+			if p.Config != id {
+				return "", fmt.Errorf("image %s (linux/%s) has ID %s; the release's is %s", ref, arch, short(strings.TrimPrefix(id, "sha256:")), short(strings.TrimPrefix(p.Config, "sha256:")))
+			}
+			return arch, nil
+		}
+		return "", fmt.Errorf("image %s is linux/%s; the release has no such platform", ref, arch)
+	}
+	return "", fmt.Errorf("image %s is not in the release %s", ref, m.GitVersion)
 }
 
 // Verify checks a release directory, or an image layout inside one: every checksum, every

@@ -76,6 +76,35 @@ func TestReleaseVerifiesAndRefusesTampering(t *testing.T) {
 		t.Errorf("hk verify of the image layout with the shipped key: exit %d: %s", code, out)
 	}
 
+	// An image a consumer loaded into Docker is checked against the release by its ID.
+	t.Run("docker image", func(t *testing.T) {
+		requireDocker(t)
+		m := readManifest(t, rel)
+		ref := "kube-apiserver:" + m.Tag
+		t.Cleanup(func() {
+			for _, im := range m.Images {
+				_ = exec.Command("docker", "rmi", "-f", im.Ref).Run()
+			}
+		})
+		if b, err := exec.Command("docker", "load", "-i", filepath.Join(rel, "images", "docker-linux-amd64.tar")).CombinedOutput(); err != nil {
+			t.Fatalf("docker load: %v %s", err, b)
+		}
+		if out, code := verify("--release", rel, "--key", key+".pub", ref); code != 0 || !strings.HasPrefix(out, "OK "+ref) {
+			t.Errorf("verify of the loaded image: exit %d: %s", code, out)
+		}
+		if b, err := exec.Command("docker", "run", "--rm", "--network", "none", ref, "--version").CombinedOutput(); err != nil ||
+			strings.TrimSpace(string(b)) != "Kubernetes "+m.GitVersion {
+			t.Errorf("the loaded kube-apiserver image: %v %q", err, b)
+		}
+		// Another image under the release's tag is refused.
+		if b, err := exec.Command("docker", "tag", "kubectl:"+m.Tag, ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker tag: %v %s", err, b)
+		}
+		if out, code := verify("--release", rel, "--key", key+".pub", ref); code != 1 || !strings.Contains(out, "the release's is") {
+			t.Errorf("verify of a retagged image: exit %d: %s", code, out)
+		}
+	})
+
 	// Every failure is one line naming the problem, and a non-zero exit.
 	if out, code := verify(rel, "--key", other+".pub"); code != 1 || !strings.Contains(out, "not by the trusted key") {
 		t.Errorf("wrong key: exit %d: %s", code, out)

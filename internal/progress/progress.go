@@ -1,0 +1,247 @@
+// Package progress reports long work: one line rewritten in place on a terminal, plain
+// timestamped lines when the output is a file or a CI log, nothing with --quiet. A step that
+// counts (packages compiled, modules downloaded) shows done/total, elapsed time and an estimate
+// of what is left from the last run of the same step, recorded in a history file.
+//
+// The terminal handling is two escape sequences (carriage return, erase line) written by hand:
+// golang.org/x/term and the progress-bar libraries bring golang.org/x/sys/unix, which the
+// offline Bazel build cannot link (see BUILD.bazel), and nothing more is needed.
+package progress
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Reporter writes progress to one stream (stderr).
+type Reporter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	start    time.Time
+	live     bool          // a rewritable line is on screen
+	interval time.Duration // between plain lines of one step
+	history  string        // file of earlier runs' durations; "" keeps none
+	now      func() time.Time
+}
+
+// New reports to f; on a character device it rewrites one line in place.
+func New(f *os.File, quiet bool, history string) *Reporter {
+	return &Reporter{w: f, tty: IsTerminal(f), quiet: quiet, start: time.Now(), interval: 15 * time.Second,
+		history: history, now: time.Now}
+}
+
+// NewPlain reports plain lines to w, as on a CI log (for tests and pipes).
+func NewPlain(w io.Writer, history string, interval time.Duration, now func() time.Time) *Reporter {
+	return &Reporter{w: w, start: now(), interval: interval, history: history, now: now}
+}
+
+// IsTerminal says whether f is a terminal (a character device: /dev/null counts, harmlessly).
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (r *Reporter) stamp() string { return fmt.Sprintf("[%5.1fs]", r.now().Sub(r.start).Seconds()) }
+
+// Logf prints one timestamped line, above the live line if there is one.
+func (r *Reporter) Logf(format string, args ...any) {
+	if r.quiet {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clear()
+	fmt.Fprintf(r.w, "%s %s\n", r.stamp(), fmt.Sprintf(format, args...))
+}
+
+func (r *Reporter) clear() {
+	if r.live {
+		fmt.Fprint(r.w, "\r\x1b[K")
+		r.live = false
+	}
+}
+
+// Step is one counted piece of long work.
+type Step struct {
+	r        *Reporter
+	key      string // history key, e.g. "go build v1.37.2 linux/amd64"
+	what     string // printed, e.g. "build v1.37.2: compiling"
+	unit     string
+	total    int
+	done     int
+	current  string
+	started  time.Time
+	lastLine time.Time
+	prior    *record // the last run of the same step
+}
+
+type record struct {
+	Seconds float64 `json:"seconds"`
+	Count   int     `json:"count"`
+}
+
+// Step starts a step of total units (0: unknown). key names it in the history.
+func (r *Reporter) Step(key, what, unit string, total int) *Step {
+	s := &Step{r: r, key: key, what: what, unit: unit, total: total, started: r.now()}
+	s.lastLine = s.started
+	if rec, ok := r.load()[key]; ok && rec.Count > 0 {
+		s.prior = &rec
+	}
+	r.mu.Lock()
+	s.render(true)
+	r.mu.Unlock()
+	return s
+}
+
+// Advance counts one unit done, named item.
+func (s *Step) Advance(item string) {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.done++
+	s.current = item
+	s.render(false)
+}
+
+// Remaining estimates the time left: by the last run's time per unit when there is one, else
+// by this run's rate once a twentieth is done; 0 when unknown.
+func (s *Step) Remaining() time.Duration {
+	left := s.total - s.done
+	if s.total == 0 || left <= 0 {
+		return 0
+	}
+	elapsed := s.r.now().Sub(s.started)
+	switch {
+	case s.prior != nil:
+		perUnit := s.prior.Seconds / float64(s.prior.Count)
+		est := time.Duration(perUnit * float64(left) * float64(time.Second))
+		// The last run's pace, corrected by how this run compares so far.
+		if s.done >= s.total/10 && s.done > 0 {
+			expected := perUnit * float64(s.done)
+			if expected > 0 {
+				est = time.Duration(float64(est) * (elapsed.Seconds() / expected))
+			}
+		}
+		return est
+	case s.done*20 >= s.total && s.done > 0:
+		return time.Duration(float64(elapsed) / float64(s.done) * float64(left))
+	}
+	return 0
+}
+
+func (s *Step) line() string {
+	elapsed := s.r.now().Sub(s.started).Round(time.Second)
+	msg := s.what
+	if s.total > 0 {
+		msg += fmt.Sprintf(" %d/%d %s (%d%%)", s.done, s.total, s.unit, s.done*100/s.total)
+	} else {
+		msg += fmt.Sprintf(" %d %s", s.done, s.unit)
+	}
+	msg += fmt.Sprintf(", %s elapsed", elapsed)
+	if rem := s.Remaining(); rem > 0 {
+		msg += fmt.Sprintf(", ~%s left", rem.Round(time.Second))
+	}
+	return msg
+}
+
+// render draws the step: in place on a terminal, else a plain line every interval.
+func (s *Step) render(first bool) {
+	if s.r.quiet {
+		return
+	}
+	if s.r.tty {
+		line := s.r.stamp() + " " + s.line()
+		if s.current != "" {
+			line += " " + s.current
+		}
+		if len(line) > 150 {
+			line = line[:150]
+		}
+		fmt.Fprintf(s.r.w, "\r\x1b[K%s", line)
+		s.r.live = true
+		return
+	}
+	now := s.r.now()
+	if first || now.Sub(s.lastLine) >= s.r.interval {
+		fmt.Fprintf(s.r.w, "%s %s\n", s.r.stamp(), s.line())
+		s.lastLine = now
+	}
+}
+
+// Done ends the step, records its time for the next run's estimate and returns a summary.
+func (s *Step) Done() string {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	elapsed := s.r.now().Sub(s.started)
+	summary := fmt.Sprintf("%s %d %s in %s", s.what, s.done, s.unit, elapsed.Round(time.Second))
+	if s.total > 0 && s.done < s.total {
+		summary += fmt.Sprintf(" (%d of %d were cached)", s.total-s.done, s.total)
+	}
+	if !s.r.quiet {
+		s.r.clear()
+		fmt.Fprintf(s.r.w, "%s %s\n", s.r.stamp(), summary)
+	}
+	if s.done > 0 {
+		s.r.save(s.key, record{Seconds: elapsed.Seconds(), Count: s.done})
+	}
+	return summary
+}
+
+func (r *Reporter) load() map[string]record {
+	out := map[string]record{}
+	if r.history == "" {
+		return out
+	}
+	data, err := os.ReadFile(r.history)
+	if err == nil {
+		_ = json.Unmarshal(data, &out) // a damaged history only costs the estimate
+	}
+	return out
+}
+
+// save records one step's time; a history that cannot be written costs only the estimate.
+func (r *Reporter) save(key string, rec record) {
+	if r.history == "" {
+		return
+	}
+	h := r.load()
+	h[key] = rec
+	data, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return
+	}
+	if os.MkdirAll(filepath.Dir(r.history), 0o755) != nil {
+		return
+	}
+	tmp := r.history + ".tmp"
+	if os.WriteFile(tmp, append(data, '\n'), 0o644) == nil {
+		_ = os.Rename(tmp, r.history)
+	}
+}
+
+// Lines returns a writer that calls f with each complete line written to it.
+func Lines(f func(string)) io.Writer { return &lineWriter{f: f} }
+
+type lineWriter struct {
+	f   func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.f(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
