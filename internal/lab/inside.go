@@ -165,18 +165,21 @@ func runInside(ctx context.Context, cfg *sandboxConfig, res *Result) error {
 // boot starts etcd and the apiserver, watches the apiserver, and stops both: in order at the end
 // of a run, or with SIGKILL (a power cut) between the boots of a soak.
 func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, powerCut bool) (*Boot, error) {
+	phase("boot %d: starting etcd", n+1)
 	etcd, err := startEtcd(ctx, cfg, fmt.Sprintf("etcd-%d.log", n+1))
 	if err != nil {
 		return nil, err
 	}
 	defer etcd.stop(stopGrace) // after the apiserver: stopped the other way round it hangs
 
+	phase("boot %d: etcd ready, starting kube-apiserver", n+1)
 	apiLog := filepath.Join(cfg.Work, fmt.Sprintf("kube-apiserver-%d.log", n+1))
 	api, err := startApiserver(cfg, 0, apiLog)
 	if err != nil {
 		return nil, err
 	}
 	b := watch(ctx, cfg, client, api)
+	phase("boot %d: %s (ready %.1fs, exited %.1fs)", n+1, b.Outcome, b.ReadyAfter, b.ExitedAfter)
 	if powerCut {
 		api.kill()
 		etcd.kill()
@@ -241,6 +244,17 @@ func startApiserver(cfg *sandboxConfig, i int, logPath string) (*process, error)
 	), logPath)
 }
 
+// PhasePrefix marks the sandbox init's lines that say what a boot is doing; the parent shows
+// them as progress (the rest of the init's output only goes to sandbox.log).
+const PhasePrefix = "hk-lab-phase: "
+
+// phaseEvery spaces the "waiting for /readyz" lines of one boot.
+const phaseEvery = 5 * time.Second
+
+func phase(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, PhasePrefix+format+"\n", args...)
+}
+
 // watch probes /readyz until the apiserver is ready, exits or the deadline passes, then keeps
 // watching it for cfg.Hold after ready. With cfg.TermAfter it sends SIGTERM at that time and
 // watches the exit instead; with cfg.IPv6OffAfterReady it disables IPv6 while the server runs.
@@ -257,6 +271,7 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 		term = t.C
 	}
 	var readyAt, ipv6OffAt time.Time
+	lastPhase := time.Now()
 	for {
 		select {
 		case <-api.exited:
@@ -300,6 +315,10 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 				b.LoopbackHost = loopbackHost()
 			} else if len(failing) > 0 {
 				b.NotReadyChecks = failing
+				if time.Since(lastPhase) >= phaseEvery {
+					phase("waiting for /readyz (%.0fs): failing %s", time.Since(api.started).Seconds(), strings.Join(failing, ", "))
+					lastPhase = time.Now()
+				}
 			}
 		}
 		if cfg.IPv6OffAfterReady > 0 && !readyAt.IsZero() && ipv6OffAt.IsZero() && time.Since(readyAt) >= cfg.IPv6OffAfterReady {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/pki"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
 	"github.com/hardened-hyperkube/hk/internal/sandbox"
 )
@@ -96,7 +98,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady, Apiservers: o.Apiservers,
 	}
 	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
-	runErr := runSandbox(ctx, &cfg)
+	runErr := runSandbox(ctx, &cfg, o.Log)
 
 	res := &Result{}
 	if err := readResult(&cfg, runErr, res); err != nil {
@@ -139,7 +141,7 @@ func specFor(p Profile, work string, n int) sandbox.Spec {
 
 // runSandbox hands cfg to a new sandbox's init and waits for it; the init's output goes to
 // sandbox.log in the work directory.
-func runSandbox(ctx context.Context, cfg *sandboxConfig) error {
+func runSandbox(ctx context.Context, cfg *sandboxConfig, log func(string, ...any)) error {
 	cfgPath := filepath.Join(cfg.Work, "config.json")
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -157,7 +159,12 @@ func runSandbox(ctx context.Context, cfg *sandboxConfig) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Stdout = logFile
+	cmd.Stderr = io.MultiWriter(logFile, progress.Lines(func(line string) {
+		if msg, ok := strings.CutPrefix(line, PhasePrefix); ok && log != nil {
+			log("lab: %s", msg)
+		}
+	}))
 	return sandbox.Run(ctx, cmd, 2*stopGrace+5*time.Second)
 }
 
@@ -189,7 +196,7 @@ func Probe(ctx context.Context, p Profile, timeout time.Duration) (*resolveprobe
 	cfg := sandboxConfig{Spec: specFor(p, work, 1), Profile: p, Work: work, Deadline: timeout,
 		ProbeOnly: true, Result: filepath.Join(work, "result.json")}
 	var r resolveprobe.Report
-	if err := readResult(&cfg, runSandbox(ctx, &cfg), &r); err != nil {
+	if err := readResult(&cfg, runSandbox(ctx, &cfg, nil), &r); err != nil {
 		return nil, err
 	}
 	return &r, ctx.Err()
