@@ -80,13 +80,21 @@ type Step struct {
 	current  string
 	started  time.Time
 	lastLine time.Time
-	prior    *record // the last run of the same step
+	lastUnit time.Time // when the last unit was done: what follows (a link) is the tail
+	prior    *record   // the last representative run of the same step
 }
 
+// record is one run of a step: Seconds until its last unit, Count units, then Tail seconds
+// (go build's link, after the last package).
 type record struct {
 	Seconds float64 `json:"seconds"`
 	Count   int     `json:"count"`
+	Tail    float64 `json:"tail"`
 }
+
+// minRecorded is the fewest units a run must count to replace the recorded one: a rebuild of
+// the few packages a patch touches says little about the pace of a cold build.
+const minRecorded = 100
 
 // Step starts a step of total units (0: unknown). key names it in the history.
 func (r *Reporter) Step(key, what, unit string, total int) *Step {
@@ -107,6 +115,7 @@ func (s *Step) Advance(item string) {
 	defer s.r.mu.Unlock()
 	s.done++
 	s.current = item
+	s.lastUnit = s.r.now()
 	s.render(false)
 }
 
@@ -121,7 +130,7 @@ func (s *Step) Remaining() time.Duration {
 	switch {
 	case s.prior != nil:
 		perUnit := s.prior.Seconds / float64(s.prior.Count)
-		est := time.Duration(perUnit * float64(left) * float64(time.Second))
+		est := time.Duration((perUnit*float64(left) + s.prior.Tail) * float64(time.Second))
 		// The last run's pace, corrected by how this run compares so far.
 		if s.done >= s.total/10 && s.done > 0 {
 			expected := perUnit * float64(s.done)
@@ -188,8 +197,9 @@ func (s *Step) Done() string {
 		s.r.clear()
 		fmt.Fprintf(s.r.w, "%s %s\n", s.r.stamp(), summary)
 	}
-	if s.done > 0 {
-		s.r.save(s.key, record{Seconds: elapsed.Seconds(), Count: s.done})
+	if s.done >= minRecorded || (s.done > 0 && s.prior == nil) {
+		s.r.save(s.key, record{Seconds: s.lastUnit.Sub(s.started).Seconds(), Count: s.done,
+			Tail: s.r.now().Sub(s.lastUnit).Seconds()})
 	}
 	return summary
 }

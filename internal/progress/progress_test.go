@@ -63,6 +63,29 @@ func TestPlainLinesAndEstimateFromHistory(t *testing.T) {
 	}
 }
 
+// The link after the last package is recorded apart, and a small rebuild does not replace the
+// record of a representative one.
+func TestHistoryKeepsTheTailAndRepresentativeRuns(t *testing.T) {
+	history := filepath.Join(t.TempDir(), "history.json")
+	c := newClock()
+	var out strings.Builder
+	run := func(units int, per, tail time.Duration) {
+		s := NewPlain(&out, history, time.Hour, c.now).Step("k", "w", "packages", units)
+		for i := 0; i < units; i++ {
+			c.advance(per)
+			s.Advance("p")
+		}
+		c.advance(tail)
+		s.Done()
+	}
+	run(200, time.Second, 30*time.Second)
+	run(3, 10*time.Second, 30*time.Second) // a patch-only rebuild
+	s := NewPlain(&out, history, time.Hour, c.now).Step("k", "w", "packages", 100)
+	if got := s.Remaining(); got != 130*time.Second {
+		t.Errorf("estimate = %v, want 100 packages at 1s + the 30s tail", got)
+	}
+}
+
 func TestTerminalRewritesOneLineAndQuietIsSilent(t *testing.T) {
 	c := newClock()
 	var out strings.Builder
