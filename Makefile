@@ -53,7 +53,17 @@ verify-release: hk
 
 # upstream-check runs upstream's tests of the touched packages with -race, so upstream-test (the
 # same tests without it) is not run again here.
-test: unit-test bazel-test upstream-check backports-built integration-test
+# Each stage is timed (hk stage); the table of stages, seconds and Go build cache growth ends the
+# log, on failure too.
+test: hk
+	$(HK) stage --reset
+	$(HK) stage unit-test -- $(MAKE) --no-print-directory unit-test
+	$(HK) stage bazel-test -- $(MAKE) --no-print-directory bazel-test
+	$(HK) stage upstream-check -- $(MAKE) --no-print-directory upstream-check
+	$(foreach v,$(BACKPORTS),$(HK) stage backport-$(v) -- $(MAKE) --no-print-directory backport-$(v) && ) true
+	$(HK) stage lab-binaries -- $(MAKE) --no-print-directory lab-binaries
+	$(HK) stage integration-test -- $(MAKE) --no-print-directory integration-test
+	$(HK) stage --table
 
 unit-test: deps
 	go test -count=1 ./cmd/... ./internal/...
