@@ -81,6 +81,7 @@ type Step struct {
 	started  time.Time
 	lastLine time.Time
 	lastUnit time.Time // when the last unit was done: what follows (a link) is the tail
+	unitAt   []float64 // seconds from the start at which each unit was done
 	prior    *record   // the last representative run of the same step
 }
 
@@ -90,6 +91,29 @@ type record struct {
 	Seconds float64 `json:"seconds"`
 	Count   int     `json:"count"`
 	Tail    float64 `json:"tail"`
+	// Curve[i] is when the run had done (i+1)/curvePoints of its units: packages are not alike
+	// (a build's first hundreds are small, its last are kubelet's and the apiserver's), so the
+	// estimate follows the last run's shape, not its average.
+	Curve []float64 `json:"curve,omitempty"`
+}
+
+const curvePoints = 20
+
+// at is when the recorded run had done a fraction f of its units, interpolated on its curve.
+func (r *record) at(f float64) float64 {
+	if len(r.Curve) != curvePoints {
+		return f * r.Seconds
+	}
+	x := f * curvePoints
+	i := int(x)
+	if i >= curvePoints {
+		return r.Curve[curvePoints-1]
+	}
+	lo := 0.0
+	if i > 0 {
+		lo = r.Curve[i-1]
+	}
+	return lo + (x-float64(i))*(r.Curve[i]-lo)
 }
 
 // minRecorded is the fewest units a run must count to replace the recorded one: a rebuild of
@@ -116,31 +140,32 @@ func (s *Step) Advance(item string) {
 	s.done++
 	s.current = item
 	s.lastUnit = s.r.now()
+	s.unitAt = append(s.unitAt, s.lastUnit.Sub(s.started).Seconds())
 	s.render(false)
 }
 
-// Remaining estimates the time left: by the last run's time per unit when there is one, else
-// by this run's rate once a twentieth is done; 0 when unknown.
+// Remaining estimates the time left. With a recorded run: what that run took from the same
+// fraction on (plus its tail), scaled by how this run's pace compares with it so far once a
+// twentieth is done. Without one: this run's own rate, once a twentieth is done. 0 when unknown.
 func (s *Step) Remaining() time.Duration {
 	left := s.total - s.done
 	if s.total == 0 || left <= 0 {
 		return 0
 	}
-	elapsed := s.r.now().Sub(s.started)
+	elapsed := s.r.now().Sub(s.started).Seconds()
+	f := float64(s.done) / float64(s.total)
+	sec := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
 	switch {
 	case s.prior != nil:
-		perUnit := s.prior.Seconds / float64(s.prior.Count)
-		est := time.Duration((perUnit*float64(left) + s.prior.Tail) * float64(time.Second))
-		// The last run's pace, corrected by how this run compares so far.
-		if s.done >= s.total/10 && s.done > 0 {
-			expected := perUnit * float64(s.done)
-			if expected > 0 {
-				est = time.Duration(float64(est) * (elapsed.Seconds() / expected))
-			}
+		// A run with more or fewer units than the recorded one takes proportionally longer.
+		size := float64(s.total) / float64(s.prior.Count)
+		rest := (s.prior.Seconds-s.prior.at(f))*size + s.prior.Tail
+		if before := s.prior.at(f) * size; s.done*20 >= s.total && before > 0 {
+			rest *= elapsed / before
 		}
-		return est
+		return sec(rest)
 	case s.done*20 >= s.total && s.done > 0:
-		return time.Duration(float64(elapsed) / float64(s.done) * float64(left))
+		return sec(elapsed / float64(s.done) * float64(left))
 	}
 	return 0
 }
@@ -198,8 +223,11 @@ func (s *Step) Done() string {
 		fmt.Fprintf(s.r.w, "%s %s\n", s.r.stamp(), summary)
 	}
 	if s.done >= minRecorded || (s.done > 0 && s.prior == nil) {
-		s.r.save(s.key, record{Seconds: s.lastUnit.Sub(s.started).Seconds(), Count: s.done,
-			Tail: s.r.now().Sub(s.lastUnit).Seconds()})
+		rec := record{Seconds: s.lastUnit.Sub(s.started).Seconds(), Count: s.done, Tail: s.r.now().Sub(s.lastUnit).Seconds()}
+		for i := 1; i <= curvePoints; i++ {
+			rec.Curve = append(rec.Curve, s.unitAt[(i*s.done+curvePoints-1)/curvePoints-1])
+		}
+		s.r.save(s.key, rec)
 	}
 	return summary
 }

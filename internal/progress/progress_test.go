@@ -86,6 +86,31 @@ func TestHistoryKeepsTheTailAndRepresentativeRuns(t *testing.T) {
 	}
 }
 
+// Packages are not alike: a build's early ones compile fast, its late ones slowly. The estimate
+// follows the recorded run's curve, where an average would promise far too little.
+func TestEstimateFollowsTheRecordedShape(t *testing.T) {
+	history := filepath.Join(t.TempDir(), "history.json")
+	c := newClock()
+	var out strings.Builder
+	run := func(stop int) *Step {
+		s := NewPlain(&out, history, time.Hour, c.now).Step("k", "w", "packages", 100)
+		for i := 0; i < stop; i++ {
+			per := 500 * time.Millisecond
+			if i >= 50 {
+				per = 1500 * time.Millisecond
+			}
+			c.advance(per)
+			s.Advance("p")
+		}
+		return s
+	}
+	run(100).Done() // 25 s for the first half, 75 s for the second
+	s := run(50)
+	if got := s.Remaining(); got != 75*time.Second {
+		t.Errorf("estimate half-way = %v, want the recorded run's 75s", got)
+	}
+}
+
 func TestTerminalRewritesOneLineAndQuietIsSilent(t *testing.T) {
 	c := newClock()
 	var out strings.Builder
