@@ -248,10 +248,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	cmd := command.New("go", args...).InDir(work).WithEnv(env...)
 	var step *progress.Step
 	if o.Progress != nil {
-		stale, err := stalePackages(ctx, work, env, flags[1:], "./cmd/hyperkube")
+		stale, all, err := stalePackages(ctx, work, env, flags[1:], "./cmd/hyperkube")
 		if err != nil {
 			return nil, err
 		}
+		o.Log("build %s: %d of %d packages to compile, %d from the build cache", o.Version, stale, all, all-stale)
 		step = o.Progress.Step("go build "+o.Version+" linux/"+o.arch(), "build "+o.Version+": compiled", "packages", stale)
 		cmd.Args = append([]string{"build", "-v"}, cmd.Args[1:]...)
 		cmd.Stderr = progress.Lines(func(line string) {
@@ -314,13 +315,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // stalePackages counts the packages go build would compile now: go list marks what the build
 // cache cannot serve as Stale. It takes the build's own flags: -trimpath changes every
 // package's cache key.
-func stalePackages(ctx context.Context, dir string, env, buildFlags []string, target string) (int, error) {
-	args := append(append([]string{"list", "-deps", "-f", "{{if .Stale}}{{.ImportPath}}{{end}}"}, buildFlags...), target)
+func stalePackages(ctx context.Context, dir string, env, buildFlags []string, target string) (stale, all int, err error) {
+	args := append(append([]string{"list", "-deps", "-f", "{{.Stale}}"}, buildFlags...), target)
 	out, err := command.New("go", args...).InDir(dir).WithEnv(env...).Output(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return len(strings.Fields(out)), nil
+	for _, f := range strings.Fields(out) {
+		all++
+		if f == "true" {
+			stale++
+		}
+	}
+	return stale, all, nil
 }
 
 // isImportPath tells `go build -v`'s package lines from compiler messages.
