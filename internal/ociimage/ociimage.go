@@ -11,11 +11,12 @@ import (
 	"debug/buildinfo"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,7 +128,7 @@ func Build(in Input, specs []Spec) ([]Built, error) {
 	if err != nil {
 		return nil, err
 	}
-	arches := sortedKeys(in.Binaries)
+	arches := slices.Sorted(maps.Keys(in.Binaries))
 	bins := map[string]v1.Layer{}
 	for _, arch := range arches {
 		if err := CheckVersion(in.Binaries[arch], arch, in.GitVersion); err != nil {
@@ -227,7 +228,7 @@ func writeBase(tw *tar.Writer, files map[string][]byte, created time.Time) error
 			dirs[d+"/"] = true
 		}
 	}
-	for _, d := range sortedKeys(dirs) {
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
 		mode := int64(0o755)
 		if d == "tmp/" {
 			mode = 0o1777
@@ -236,7 +237,7 @@ func writeBase(tw *tar.Writer, files map[string][]byte, created time.Time) error
 			return err
 		}
 	}
-	for _, p := range sortedKeys(files) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		if err := tw.WriteHeader(header(p, 0o644, int64(len(files[p])), tar.TypeReg, created)); err != nil {
 			return err
 		}
@@ -291,13 +292,4 @@ func WriteLayout(dir string, built []Built) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

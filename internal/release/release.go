@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -190,7 +191,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// Licences: the report and every text, as files of the release.
-	for _, name := range sortedKeys(licenseTexts) {
+	for _, name := range slices.Sorted(maps.Keys(licenseTexts)) {
 		if err := w.write(path.Join("licenses", name), licenseTexts[name]); err != nil {
 			return nil, err
 		}
@@ -311,7 +312,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	for _, p := range first.Patches {
 		st.Dependencies = append(st.Dependencies, provenance.Dependency{Name: p.Path, SHA256: p.SHA256})
 	}
-	for _, k := range sortedKeys(modSet) {
+	for _, k := range slices.Sorted(maps.Keys(modSet)) {
 		mod := modSet[k]
 		if mod.Sum == "" {
 			return nil, fmt.Errorf("module %s@%s has no h1: hash in the build info or the pins", mod.Path, mod.Version)
@@ -412,7 +413,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 // reads their licences.
 func classify(ctx context.Context, mods map[string]sbom.Module) ([]licenses.Finding, error) {
 	var args []string
-	for _, k := range sortedKeys(mods) {
+	for _, k := range slices.Sorted(maps.Keys(mods)) {
 		args = append(args, mods[k].Path+"@"+mods[k].Version)
 	}
 	downloaded, err := modcache.Download(ctx, args...)
@@ -517,13 +518,4 @@ func fileDigest(p string) (string, int64, error) {
 		return "", 0, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
