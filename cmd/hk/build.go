@@ -164,7 +164,7 @@ func upstreamTest(ctx context.Context, e *env, version, patches string, w io.Wri
 		return nil, err
 	}
 	e.logf("upstream-test %s: go test %d packages in %s", version, len(pkgs), t.Dir)
-	return pkgs, upstreamtest.Run(ctx, t.Dir, pkgs, w)
+	return pkgs, upstreamtest.Run(ctx, t.Dir, pkgs, w, e.progress)
 }
 
 func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
@@ -187,7 +187,7 @@ func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	base := "upstream-" + t.Pins.Kubernetes.Version
-	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.outDir(), "tools"), Log: e.logf},
+	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.outDir(), "tools"), Log: e.logf, Progress: e.progress},
 		upstreamcheck.Tree{Dir: t.Dir, Base: base, Pkgs: pkgs, Dirs: dirs}, os.Stdout)
 	fmt.Printf("\nupstream-check %s (%d packages):\n", *version, len(pkgs))
 	for _, r := range results {

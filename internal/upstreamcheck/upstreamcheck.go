@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/upstreamtest"
 )
 
@@ -33,6 +34,7 @@ type Result struct {
 type Options struct {
 	ToolsDir string // out/tools: golangci-lint is installed under it
 	Log      func(format string, args ...any)
+	Progress *progress.Reporter // counts the test packages' compile; nil: no count
 }
 
 // Run runs every check and returns their results; the error is non-nil when any check found
@@ -77,7 +79,7 @@ func gofmt(ctx context.Context, o Options, t Tree, _ io.Writer) (Result, error) 
 func race(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 	r := Result{Check: "go test -race"}
 	o.Log("upstream-check: go test -race of %d packages", len(t.Pkgs))
-	if err := upstreamtest.RunRace(ctx, t.Dir, t.Pkgs, w); err != nil {
+	if err := upstreamtest.RunRace(ctx, t.Dir, t.Pkgs, w, o.Progress); err != nil {
 		var failed *command.Error
 		if errors.As(err, &failed) && failed.ExitCode > 0 {
 			r.Findings = []string{"tests failed or did not build (output above)"}

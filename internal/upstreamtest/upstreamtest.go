@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/series"
 )
 
@@ -72,25 +73,57 @@ func changedFiles(patchPath string) ([]string, error) {
 	return files, sc.Err()
 }
 
-// Run runs `go test` for pkgs in the tree at dir, streaming output to w.
-func Run(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
-	return run(ctx, dir, pkgs, w)
+// Run runs `go test` for pkgs in the tree at dir, streaming output to w. With a reporter, the
+// packages' compile is counted first (see compile).
+func Run(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *progress.Reporter) error {
+	return run(ctx, dir, pkgs, w, rep)
 }
 
 // RunRace runs `go test -race` for pkgs in the tree at dir, streaming output to w.
-func RunRace(ctx context.Context, dir string, pkgs []string, w io.Writer) error {
-	return run(ctx, dir, pkgs, w, "-race")
+func RunRace(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *progress.Reporter) error {
+	return run(ctx, dir, pkgs, w, rep, "-race")
 }
 
-func run(ctx context.Context, dir string, pkgs []string, w io.Writer, flags ...string) error {
+func run(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *progress.Reporter, flags ...string) error {
 	// -trimpath keeps the build cache independent of where the tree is, and shares it with hk build.
-	args := append(append([]string{"test", "-count=1", "-trimpath"}, flags...), pkgs...)
+	build := append([]string{"-trimpath"}, flags...)
 	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
 	if len(flags) > 0 {
 		env = append(env, "CGO_ENABLED=1") // the race detector needs cgo
 	}
+	if rep != nil {
+		if err := compile(ctx, dir, pkgs, build, env, rep); err != nil {
+			return err
+		}
+	}
+	args := append(append([]string{"test", "-count=1"}, build...), pkgs...)
 	cmd := command.New("go", args...).InDir(dir).WithEnv(env...)
 	cmd.Stdout, cmd.Stderr = w, w
 	_, err := cmd.Run(ctx)
 	return err
+}
+
+// compile builds the packages and their dependencies with go test's own flags, counting each
+// package `go build -v` names against those go list marks Stale; go test then finds them in the
+// build cache and compiles only the tests. A compile error is left for go test to report.
+func compile(ctx context.Context, dir string, pkgs, build, env []string, rep *progress.Reporter) error {
+	list := append(append([]string{"list", "-deps", "-f", "{{.Stale}}"}, build...), pkgs...)
+	out, err := command.New("go", list...).InDir(dir).WithEnv(env...).Output(ctx)
+	if err != nil {
+		return err
+	}
+	stale := strings.Count(out, "true")
+	if stale == 0 {
+		return nil
+	}
+	step := rep.Step("go test "+strings.Join(build, " ")+" "+strings.Join(pkgs, " "), "upstream tests: compiled", "packages", stale)
+	cmd := command.New("go", append(append([]string{"build", "-v"}, build...), pkgs...)...).InDir(dir).WithEnv(env...)
+	cmd.Stderr = progress.Lines(func(line string) {
+		if line != "" && !strings.ContainsAny(line, " :\t") && !strings.HasPrefix(line, "#") {
+			step.Advance(line)
+		}
+	})
+	_, _ = cmd.Run(ctx)
+	step.Done()
+	return nil
 }
