@@ -243,29 +243,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	bin := filepath.Join(tmp, "hyperkube")
 	o.Log("build %s: go build ./cmd/hyperkube (%s, linux/%s)", o.Version, gitVersion, o.arch())
-	args := append(append([]string{}, flags...), "-o", bin, "./cmd/hyperkube")
 	env := buildEnv(o.arch())
-	cmd := command.New("go", args...).InDir(work).WithEnv(env...)
-	var step *progress.Step
-	if o.Progress != nil {
-		stale, all, err := stalePackages(ctx, work, env, flags[1:], "./cmd/hyperkube")
-		if err != nil {
-			return nil, err
-		}
-		o.Log("build %s: %d of %d packages to compile, %d from the build cache", o.Version, stale, all, all-stale)
-		step = o.Progress.Step("go build "+o.Version+" linux/"+o.arch(), "build "+o.Version+": compiled", "packages", stale)
-		cmd.Args = append([]string{"build", "-v"}, cmd.Args[1:]...)
-		cmd.Stderr = progress.Lines(func(line string) {
-			if isImportPath(line) {
-				step.Advance(line)
-			}
-		})
-	}
-	if _, err := cmd.Run(ctx); err != nil {
+	err = Compile(ctx, work, env, flags[1:], []string{"-o", bin}, []string{"./cmd/hyperkube"},
+		o.Progress, "go build "+o.Version+" linux/"+o.arch(), "build "+o.Version)
+	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", o.Version, err)
-	}
-	if step != nil {
-		step.Done()
 	}
 	if err := checkStatic(bin); err != nil {
 		return nil, err
@@ -312,27 +294,37 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	return &Result{Dir: final, Binary: filepath.Join(final, "hyperkube"), Provenance: prov, Elapsed: time.Since(start)}, nil
 }
 
-// stalePackages counts the packages go build would compile now: go list marks what the build
-// cache cannot serve as Stale. It takes the build's own flags: -trimpath changes every
-// package's cache key.
-func stalePackages(ctx context.Context, dir string, env, buildFlags []string, target string) (stale, all int, err error) {
-	args := append(append([]string{"list", "-deps", "-f", "{{.Stale}}"}, buildFlags...), target)
-	out, err := command.New("go", args...).InDir(dir).WithEnv(env...).Output(ctx)
+// Compile runs `go build flags… extra… targets…` in dir. With a reporter it first counts the
+// packages the build cache cannot serve (go list's Stale, with the same flags: -trimpath changes
+// every package's cache key), then each package `go build -v` names, against that count and
+// with an estimate from the last run of the same key. extra holds flags go list does not take (-o).
+func Compile(ctx context.Context, dir string, env, flags, extra, targets []string, rep *progress.Reporter, key, what string) error {
+	args := append(append(append([]string{"build"}, flags...), extra...), targets...)
+	cmd := command.New("go", args...).InDir(dir).WithEnv(env...)
+	if rep == nil {
+		_, err := cmd.Run(ctx)
+		return err
+	}
+	list := append(append([]string{"list", "-deps", "-f", "{{.Stale}}"}, flags...), targets...)
+	out, err := command.New("go", list...).InDir(dir).WithEnv(env...).Output(ctx)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	for _, f := range strings.Fields(out) {
-		all++
-		if f == "true" {
-			stale++
+	all, stale := len(strings.Fields(out)), strings.Count(out, "true")
+	rep.Logf("%s: %d of %d packages to compile, %d from the build cache", what, stale, all, all-stale)
+	step := rep.Step(key, what+": compiled", "packages", stale)
+	cmd.Args = append([]string{"build", "-v"}, cmd.Args[1:]...)
+	cmd.Stderr = progress.Lines(func(line string) {
+		// go build -v names each package it compiles; compiler messages have spaces or colons.
+		if line != "" && !strings.ContainsAny(line, " :\t") && !strings.HasPrefix(line, "#") {
+			step.Advance(line)
 		}
+	})
+	if _, err := cmd.Run(ctx); err != nil {
+		return err
 	}
-	return stale, all, nil
-}
-
-// isImportPath tells `go build -v`'s package lines from compiler messages.
-func isImportPath(line string) bool {
-	return line != "" && !strings.ContainsAny(line, " :\t") && !strings.HasPrefix(line, "#")
+	step.Done()
+	return nil
 }
 
 // GitVersion is the version a build reports: the release, plus "+hk.<series digest>" when

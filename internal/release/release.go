@@ -177,11 +177,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		Schema: Schema, Version: o.Version, GitVersion: gitVersion, Tag: tag, Revision: revision,
 		Architectures: o.Arches, Signed: signer != nil, Vulnerabilities: NoVulnerabilityReport,
 	}
-	for _, p := range first.Patches {
-		m.Patches = append(m.Patches, filepath.Base(p.Path))
-	}
 	var patches []sbom.Patch
 	for _, p := range first.Patches {
+		m.Patches = append(m.Patches, filepath.Base(p.Path))
 		patches = append(patches, sbom.Patch{Name: filepath.Base(p.Path), SHA256: p.SHA256})
 	}
 	sbomBinary := func(arch string) sbom.Binary {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/series"
@@ -86,44 +87,20 @@ func RunRace(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *p
 
 func run(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *progress.Reporter, flags ...string) error {
 	// -trimpath keeps the build cache independent of where the tree is, and shares it with hk build.
-	build := append([]string{"-trimpath"}, flags...)
+	buildFlags := append([]string{"-trimpath"}, flags...)
 	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
 	if len(flags) > 0 {
 		env = append(env, "CGO_ENABLED=1") // the race detector needs cgo
 	}
 	if rep != nil {
-		if err := compile(ctx, dir, pkgs, build, env, rep); err != nil {
-			return err
-		}
+		// The packages and their dependencies first, counted; go test then finds them in the
+		// build cache and compiles only the tests. A compile error is left for go test to report.
+		_ = build.Compile(ctx, dir, env, buildFlags, nil, pkgs, rep,
+			"go test "+strings.Join(buildFlags, " ")+" "+strings.Join(pkgs, " "), "upstream tests")
 	}
-	args := append(append([]string{"test", "-count=1"}, build...), pkgs...)
+	args := append(append([]string{"test", "-count=1"}, buildFlags...), pkgs...)
 	cmd := command.New("go", args...).InDir(dir).WithEnv(env...)
 	cmd.Stdout, cmd.Stderr = w, w
 	_, err := cmd.Run(ctx)
 	return err
-}
-
-// compile builds the packages and their dependencies with go test's own flags, counting each
-// package `go build -v` names against those go list marks Stale; go test then finds them in the
-// build cache and compiles only the tests. A compile error is left for go test to report.
-func compile(ctx context.Context, dir string, pkgs, build, env []string, rep *progress.Reporter) error {
-	list := append(append([]string{"list", "-deps", "-f", "{{.Stale}}"}, build...), pkgs...)
-	out, err := command.New("go", list...).InDir(dir).WithEnv(env...).Output(ctx)
-	if err != nil {
-		return err
-	}
-	stale := strings.Count(out, "true")
-	if stale == 0 {
-		return nil
-	}
-	step := rep.Step("go test "+strings.Join(build, " ")+" "+strings.Join(pkgs, " "), "upstream tests: compiled", "packages", stale)
-	cmd := command.New("go", append(append([]string{"build", "-v"}, build...), pkgs...)...).InDir(dir).WithEnv(env...)
-	cmd.Stderr = progress.Lines(func(line string) {
-		if line != "" && !strings.ContainsAny(line, " :\t") && !strings.HasPrefix(line, "#") {
-			step.Advance(line)
-		}
-	})
-	_, _ = cmd.Run(ctx)
-	step.Done()
-	return nil
 }
