@@ -119,6 +119,11 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			want: []string{`"latest" is not a Kubernetes release version`},
 		},
 		{
+			name: "unknown target",
+			args: []string{"build", "--target", "kube-foo"},
+			want: []string{`unknown target "kube-foo" for v1.37.2`, "hyperkube, kube-apiserver"},
+		},
+		{
 			name: "unknown patch number",
 			args: []string{"build", "--patches", "0009"},
 			want: []string{`patch "0009" is not in`},

@@ -69,10 +69,54 @@ type Options struct {
 	// Arch is the GOARCH to build for (linux only); empty means the host's. A foreign
 	// architecture's outputs get a -linux-<arch> suffix: out/v1.37.2-linux-arm64.
 	Arch string
-	Log  tree.Log
+	// Target is what to build: "" or Hyperkube for the multi-call binary, or one component
+	// (e.g. kube-apiserver, upstream's own ./cmd/kube-apiserver) for proofs that boot only it.
+	// A component's outputs get a -<component> suffix: out/v1.36.3-unpatched-kube-apiserver.
+	Target string
+	Log    tree.Log
 	// Progress, when set, counts the packages go build compiles against those it must
 	// (go list's Stale), with an estimate from the last build of the same target.
 	Progress *progress.Reporter
+}
+
+// Hyperkube is the multi-call target, the default.
+const Hyperkube = "hyperkube"
+
+func (o Options) target() string {
+	if o.Target == "" {
+		return Hyperkube
+	}
+	return o.Target
+}
+
+// checkTarget accepts hyperkube or one of the release's components.
+func (o Options) checkTarget() error {
+	if o.target() == Hyperkube {
+		return nil
+	}
+	components, err := ComponentsOf(o.Root, o.Version)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(components, o.target()) {
+		return fmt.Errorf("unknown target %q for %s (have hyperkube, %s)", o.target(), o.Version, strings.Join(components, ", "))
+	}
+	return nil
+}
+
+// outputDir is where this build's outputs go for a selection's label.
+func (o Options) outputDir(label string) string {
+	dir := ArchOutputDir(o.OutDir, o.Version, label, o.arch())
+	if o.target() != Hyperkube {
+		dir += "-" + o.target()
+	}
+	return dir
+}
+
+// TargetOutputDir is ArchOutputDir for the host architecture and a target: a component's
+// outputs get a -<component> suffix (out/v1.37.2-unpatched-kube-apiserver).
+func TargetOutputDir(outDir, version, label, target string) string {
+	return Options{OutDir: outDir, Version: version, Target: target}.outputDir(label)
 }
 
 func (o Options) arch() string {
@@ -88,15 +132,17 @@ var Arches = []string{"amd64", "arm64", "s390x", "ppc64le"}
 
 // Provenance records every input of a build.
 type Provenance struct {
-	Version       string            `json:"version"`
-	GitVersion    string            `json:"gitVersion"`
-	GitCommit     string            `json:"gitCommit"`
-	BuildDate     string            `json:"buildDate"`
-	PinsDigest    string            `json:"pinsDigest"`
-	Modules       []versions.Module `json:"modules"`
-	Patches       []series.Patch    `json:"patches"`
-	SeriesDigest  string            `json:"seriesDigest,omitempty"`
-	OverlaySHA256 string            `json:"overlaySha256"`
+	Version      string            `json:"version"`
+	GitVersion   string            `json:"gitVersion"`
+	GitCommit    string            `json:"gitCommit"`
+	BuildDate    string            `json:"buildDate"`
+	PinsDigest   string            `json:"pinsDigest"`
+	Modules      []versions.Module `json:"modules"`
+	Patches      []series.Patch    `json:"patches"`
+	SeriesDigest string            `json:"seriesDigest,omitempty"`
+	// Target is the component built on its own; empty for hyperkube.
+	Target        string `json:"target,omitempty"`
+	OverlaySHA256 string `json:"overlaySha256,omitempty"`
 	// InputsDigest covers everything above that decides the binary; a build whose inputs
 	// match an existing output's is skipped.
 	InputsDigest string   `json:"inputsDigest"`
@@ -187,19 +233,52 @@ func Prepare(ctx context.Context, o Options) (*Tree, error) {
 // Build runs pins → materialize → patch → go build and writes the outputs atomically.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
+	in, err := begin(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer in.unlock()
+	if res, ok := upToDate(o, in.pins, in.overlayFiles, in.goVersion); ok {
+		o.Log("build %s: %s is up to date", o.Version, res.Dir)
+		res.Elapsed = time.Since(start)
+		return res, nil
+	}
+	t, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := buildPrepared(ctx, o, t, in.overlayFiles, in.goVersion)
+	if err != nil {
+		return nil, err
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// inputs are what a build checks before it prepares a tree.
+type inputs struct {
+	pins         *versions.Pins
+	overlayFiles []string
+	goVersion    string
+	unlock       func()
+}
+
+// begin validates o (version, target, architecture) and takes the build lock.
+func begin(ctx context.Context, o Options) (*inputs, error) {
 	pins, err := versions.Load(o.Root, o.Version)
 	if err != nil {
 		return nil, err // unknown version: say so before anything else
 	}
-	minor, _ := versions.Minor(o.Version)
-	overlay := pins.OverlayDir(o.Root)
-	overlayFiles, _ := filepath.Glob(filepath.Join(overlay, "*.go"))
-	if len(overlayFiles) == 0 {
-		return nil, fmt.Errorf("no hyperkube overlay for %s at %s (set \"overlay\" in its pins to share another)", o.Version, overlay)
+	if err := o.checkTarget(); err != nil {
+		return nil, err
 	}
-	// The dispatching main is shared; the release's directory holds its components.
-	common, _ := filepath.Glob(filepath.Join(o.Root, "build", "hyperkube", "common", "*.go"))
-	overlayFiles = append(common, overlayFiles...)
+	if !slices.Contains(Arches, o.arch()) {
+		return nil, fmt.Errorf("unknown architecture %q (have %s)", o.arch(), strings.Join(Arches, ", "))
+	}
+	overlayFiles, err := o.overlayFiles(pins)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -207,46 +286,59 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-
 	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
-	if !slices.Contains(Arches, o.arch()) {
-		return nil, fmt.Errorf("unknown architecture %q (have %s)", o.arch(), strings.Join(Arches, ", "))
-	}
-	if res, ok := upToDate(o, pins, minor, overlayFiles, goVersion); ok {
-		o.Log("build %s: %s is up to date", o.Version, res.Dir)
-		res.Elapsed = time.Since(start)
-		return res, nil
-	}
+	return &inputs{pins: pins, overlayFiles: overlayFiles, goVersion: goVersion, unlock: unlock}, nil
+}
 
-	t, err := Prepare(ctx, o)
-	if err != nil {
-		return nil, err
+// overlayFiles are the hyperkube main package's sources: the shared dispatching main and the
+// release's components. A component target builds upstream's own main and needs none.
+func (o Options) overlayFiles(pins *versions.Pins) ([]string, error) {
+	if o.target() != Hyperkube {
+		return nil, nil
 	}
-	s, label, work, commit := t.Series, t.Label, t.Dir, t.Commit
-	overlayDigest, err := copyOverlay(overlayFiles, filepath.Join(work, "cmd", "hyperkube"))
-	if err != nil {
-		return nil, err
+	overlay := pins.OverlayDir(o.Root)
+	files, _ := filepath.Glob(filepath.Join(overlay, "*.go"))
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no hyperkube overlay for %s at %s (set \"overlay\" in its pins to share another)", o.Version, overlay)
+	}
+	common, _ := filepath.Glob(filepath.Join(o.Root, "build", "hyperkube", "common", "*.go"))
+	return append(common, files...), nil
+}
+
+// buildPrepared compiles o's target in a prepared tree and renames the outputs into place; the
+// caller holds the build lock.
+func buildPrepared(ctx context.Context, o Options, t *Tree, overlayFiles []string, goVersion string) (*Result, error) {
+	pins, s, label, work, commit := t.Pins, t.Series, t.Label, t.Dir, t.Commit
+	minor, _ := versions.Minor(o.Version)
+	name, pkg, overlayDigest := o.target(), "./cmd/"+o.target(), ""
+	if name == Hyperkube {
+		var err error
+		if overlayDigest, err = copyOverlay(overlayFiles, filepath.Join(work, "cmd", "hyperkube")); err != nil {
+			return nil, err
+		}
 	}
 
 	gitVersion := GitVersion(o.Version, s)
 	flags := goBuildFlags(minor, gitVersion, commit, pins.ReleaseTime)
 
-	final := ArchOutputDir(o.OutDir, o.Version, label, o.arch())
+	final := o.outputDir(label)
 	tmp, err := os.MkdirTemp(o.OutDir, "."+filepath.Base(final)+"-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	bin := filepath.Join(tmp, "hyperkube")
-	o.Log("build %s: go build ./cmd/hyperkube (%s, linux/%s)", o.Version, gitVersion, o.arch())
+	bin := filepath.Join(tmp, name)
+	o.Log("build %s: go build %s (%s, linux/%s)", o.Version, pkg, gitVersion, o.arch())
 	env := buildEnv(o.arch())
-	err = Compile(ctx, work, env, flags[1:], []string{"-o", bin}, []string{"./cmd/hyperkube"},
-		o.Progress, "go build "+o.Version+" linux/"+o.arch(), "build "+o.Version)
-	if err != nil {
+	key, what := "go build "+o.Version+" linux/"+o.arch(), "build "+o.Version
+	if name != Hyperkube {
+		key, what = key+" "+name, what+" "+name
+	}
+	if err := Compile(ctx, work, env, flags[1:], []string{"-o", bin}, []string{pkg}, o.Progress, key, what); err != nil {
 		return nil, fmt.Errorf("build %s: %w", o.Version, err)
 	}
 	if err := checkStatic(bin); err != nil {
@@ -256,16 +348,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	components, err := ComponentsOf(o.Root, o.Version)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range components {
-		if err := os.Symlink("hyperkube", filepath.Join(tmp, c)); err != nil {
+	if name == Hyperkube {
+		components, err := ComponentsOf(o.Root, o.Version)
+		if err != nil {
 			return nil, err
 		}
+		for _, c := range components {
+			if err := os.Symlink(Hyperkube, filepath.Join(tmp, c)); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "SHA256SUMS"), []byte(sum+"  hyperkube\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "SHA256SUMS"), []byte(sum+"  "+name+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	prov := Provenance{
@@ -274,7 +368,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		SeriesDigest: s.Digest(), OverlaySHA256: overlayDigest, GoVersion: goVersion,
 		Env: env, Flags: flags, SHA256: sum,
 	}
-	prov.InputsDigest = inputsDigest(o.Version, pins, s, overlayDigest, goVersion, env)
+	if name != Hyperkube {
+		prov.Target = name
+	}
+	prov.InputsDigest = inputsDigest(o.Version, pins, s, targetInputs(name, overlayDigest), goVersion, env)
 	data, err := json.MarshalIndent(prov, "", "  ")
 	if err != nil {
 		return nil, err
@@ -291,7 +388,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return nil, err
 	}
-	return &Result{Dir: final, Binary: filepath.Join(final, "hyperkube"), Provenance: prov, Elapsed: time.Since(start)}, nil
+	return &Result{Dir: final, Binary: filepath.Join(final, name), Provenance: prov}, nil
+}
+
+// targetInputs is what besides the tree decides a target's main package: hyperkube's overlay,
+// or the component's name (its main is upstream's, in the tree).
+func targetInputs(name, overlayDigest string) string {
+	if name == Hyperkube {
+		return overlayDigest
+	}
+	return "target " + name
 }
 
 // Compile runs `go build flags… extra… targets…` in dir. With a reporter it first counts the
@@ -360,12 +466,13 @@ func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlay
 
 // upToDate returns the existing output when its recorded inputs match the current ones and the
 // binary still matches its checksum.
-func upToDate(o Options, pins *versions.Pins, minor string, overlayFiles []string, goVersion string) (*Result, bool) {
+func upToDate(o Options, pins *versions.Pins, overlayFiles []string, goVersion string) (*Result, bool) {
+	minor, _ := versions.Minor(o.Version)
 	s, err := series.Select(o.Root, minor, o.Selection)
 	if err != nil {
 		return nil, false
 	}
-	dir := ArchOutputDir(o.OutDir, o.Version, s.Label(o.Root), o.arch())
+	dir := o.outputDir(s.Label(o.Root))
 	data, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
 	if err != nil {
 		return nil, false
@@ -374,11 +481,16 @@ func upToDate(o Options, pins *versions.Pins, minor string, overlayFiles []strin
 	if json.Unmarshal(data, &prov) != nil {
 		return nil, false
 	}
-	overlayDigest, err := digestFiles(overlayFiles)
-	if err != nil || prov.InputsDigest != inputsDigest(o.Version, pins, s, overlayDigest, goVersion, buildEnv(o.arch())) {
+	overlayDigest := ""
+	if o.target() == Hyperkube {
+		if overlayDigest, err = digestFiles(overlayFiles); err != nil {
+			return nil, false
+		}
+	}
+	if prov.InputsDigest != inputsDigest(o.Version, pins, s, targetInputs(o.target(), overlayDigest), goVersion, buildEnv(o.arch())) {
 		return nil, false
 	}
-	bin := filepath.Join(dir, "hyperkube")
+	bin := filepath.Join(dir, o.target())
 	if sum, err := fileSHA256(bin); err != nil || sum != prov.SHA256 {
 		return nil, false
 	}

@@ -21,18 +21,21 @@ type Size struct {
 // as hyperkube, and returns their sizes followed by hyperkube's. The separate binaries are
 // deleted afterwards.
 func CompareSizes(ctx context.Context, o Options) ([]Size, error) {
-	res, err := Build(ctx, o)
+	in, err := begin(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lock(filepath.Join(o.OutDir, ".build.lock"), o.Log)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer in.unlock()
+	// One prepared tree serves hyperkube and every component.
 	t, err := Prepare(ctx, o)
 	if err != nil {
 		return nil, err
+	}
+	res, ok := upToDate(o, in.pins, in.overlayFiles, in.goVersion)
+	if !ok {
+		if res, err = buildPrepared(ctx, o, t, in.overlayFiles, in.goVersion); err != nil {
+			return nil, err
+		}
 	}
 	minor, _ := versions.Minor(o.Version)
 	flags := goBuildFlags(minor, GitVersion(o.Version, t.Series), t.Commit, t.Pins.ReleaseTime)
