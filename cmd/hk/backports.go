@@ -84,7 +84,13 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 	}
 	binaries := map[string]string{}
 	for _, sel := range []string{series.All, series.None} {
-		res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: sel,
+		// The whole hyperkube for the series, which is what this table ships; the control only
+		// needs the kube-apiserver the lab boots.
+		target := build.Hyperkube
+		if sel == series.None {
+			target = "kube-apiserver"
+		}
+		res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: sel, Target: target,
 			OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 		if err != nil {
 			if sel == series.All {
@@ -130,7 +136,7 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 	if err != nil {
 		return fail(err)
 	}
-	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly,
+	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly, Target: "kube-apiserver",
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 	if err != nil {
 		return fail(err)

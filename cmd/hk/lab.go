@@ -141,7 +141,7 @@ func labRun(ctx context.Context, e *env, args []string) error {
 
 func labMatrix(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("lab matrix", "--binaries A,B --profiles X,Y [flags]")
-	binaries := fs.String("binaries", "out/v1.37.2-unpatched/hyperkube,out/v1.37.2/hyperkube", "comma-separated binaries")
+	binaries := fs.String("binaries", "out/v1.37.2-unpatched-kube-apiserver/kube-apiserver,out/v1.37.2/hyperkube", "comma-separated binaries (hyperkube or kube-apiserver)")
 	profiles := fs.String("profiles", "healthy,field,field-slow,no-localhost", "comma-separated profiles")
 	lf := addLabFlags(fs)
 	if err := parse(fs, args); err != nil {

@@ -21,15 +21,17 @@ func TestBackports(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the lab needs root (network, mount and PID namespaces); CI runs it as root")
 	}
+	t.Parallel()
 	for _, version := range backports {
 		t.Run(version, func(t *testing.T) {
+			t.Parallel()
 			killer, err := lab.KillerFor(version)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(repoRoot(t), "out")
-			patched := filepath.Join(out, version, "hyperkube")
-			unpatched := filepath.Join(out, version+"-unpatched", "hyperkube")
+			patched := filepath.Join(out, version+"-kube-apiserver", "kube-apiserver")
+			unpatched := filepath.Join(out, version+"-unpatched-kube-apiserver", "kube-apiserver")
 			pins, err := versions.Load(repoRoot(t), version)
 			if err != nil {
 				t.Fatal(err)
@@ -37,7 +39,7 @@ func TestBackports(t *testing.T) {
 			etcd := filepath.Join(out, "etcd", pins.Etcd, "etcd")
 			for _, p := range []string{patched, unpatched, etcd} {
 				if _, err := os.Stat(p); err != nil {
-					t.Skipf("skipping: %s not built (run `make backports`)", p)
+					notBuilt(t, "%s not built (run `make backports-built`)", p)
 				}
 			}
 			t.Run("unpatched", func(t *testing.T) {

@@ -51,10 +51,11 @@ func probe(t *testing.T, hk, img string) resolveprobe.Report {
 // The product image resolves localhost from /etc/hosts, without asking DNS, whatever
 // nsswitch.conf its base had — absent (Alpine <= 3.15), DNS-first, or already files-first.
 func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
+	t.Parallel()
 	requireDocker(t)
-	bin := filepath.Join(repoRoot(t), "out", builds["patched"], "hyperkube")
+	bin := filepath.Join(repoRoot(t), "out", builds["patched"])
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("skipping: %s not built (run `make hyperkube`)", bin)
+		notBuilt(t, "%s not built (run `make hyperkube`)", bin)
 	}
 	hk := buildHK(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -99,10 +100,11 @@ func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
 // after `make hyperkube`, with a local base (no registry here): the build context must hold
 // out/<version>/hyperkube and not out/trees.
 func TestReadmeDockerBuildCommand(t *testing.T) {
+	t.Parallel()
 	requireDocker(t)
-	bin := filepath.Join(repoRoot(t), "out", builds["patched"], "hyperkube")
+	bin := filepath.Join(repoRoot(t), "out", builds["patched"])
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("skipping: %s not built (run `make hyperkube`)", bin)
+		notBuilt(t, "%s not built (run `make hyperkube`)", bin)
 	}
 	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
 	if err != nil {

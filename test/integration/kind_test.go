@@ -13,6 +13,7 @@ import (
 // must be able to run its own plain container, and must name a blocker exactly when a privileged
 // container (kind's node) cannot start.
 func TestKindEngineProbe(t *testing.T) {
+	t.Parallel()
 	requireDocker(t)
 	out, err := exec.Command(buildHK(t), "kind", "probe", "--json").Output()
 	if err != nil {

@@ -86,6 +86,7 @@ func TestRepairRetryRidesOutTransientDNS(t *testing.T) {
 // asserted (claims of speed come from `hk lab matrix`). With IPv6 on, upstream's loopback client
 // uses ::1; the series uses 127.0.0.1, which disabling IPv6 later cannot remove.
 func TestHealthyBothReady(t *testing.T) {
+	t.Parallel()
 	ready := map[string]float64{}
 	for build, loopback := range map[string]string{"unpatched": "::1", "patched": "127.0.0.1"} {
 		b := boot(t, build, "healthy", 5*time.Second, nil)

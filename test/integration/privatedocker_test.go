@@ -20,6 +20,7 @@ import (
 // refuses them, and after Ctrl-C no daemon, namespace, mount or cgroup is left and the host's
 // daemon, docker0, iptables rules, /etc/docker and sysctls are as they were.
 func TestPrivateDockerDaemon(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the private Docker daemon needs root")
 	}
