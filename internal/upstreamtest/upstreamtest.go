@@ -86,11 +86,12 @@ func RunRace(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *p
 }
 
 func run(ctx context.Context, dir string, pkgs []string, w io.Writer, rep *progress.Reporter, flags ...string) error {
-	// -trimpath keeps the build cache independent of where the tree is, and shares it with hk build.
+	// -trimpath and CGO_ENABLED=0, as hk build compiles: every dependency the tests share with
+	// the release's build comes from the build cache (cgo or a path in a key changes every key).
 	buildFlags := append([]string{"-trimpath"}, flags...)
-	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local"}
+	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "CGO_ENABLED=0"}
 	if len(flags) > 0 {
-		env = append(env, "CGO_ENABLED=1") // the race detector needs cgo
+		env[len(env)-1] = "CGO_ENABLED=1" // the race detector needs cgo
 	}
 	if rep != nil {
 		// The packages and their dependencies first, counted; go test then finds them in the
