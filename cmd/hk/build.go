@@ -188,7 +188,7 @@ func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	base := "upstream-" + t.Pins.Kubernetes.Version
-	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.outDir(), "tools"), Log: e.logf, Progress: e.progress},
+	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.machineCacheDir(), "tools"), Log: e.logf, Progress: e.progress},
 		upstreamcheck.Tree{Dir: t.Dir, Base: base, Pkgs: pkgs, Dirs: dirs}, os.Stdout)
 	fmt.Printf("\nupstream-check %s (%d packages):\n", *version, len(pkgs))
 	for _, r := range results {

@@ -37,6 +37,19 @@ func (e *env) logf(format string, args ...any) { e.progress.Logf(format, args...
 func (e *env) outDir() string   { return filepath.Join(e.root, "out") }
 func (e *env) cacheDir() string { return filepath.Join(e.root, "out", "trees") }
 
+// machineCacheDir keeps what outlives a checkout: results that take minutes, are keyed by their
+// inputs and name no path of the clone (the kind node's Debian layer), so a fresh clone on a warm
+// machine reuses them as the Go caches are reused. $HK_CACHE_DIR, else <user cache dir>/hk.
+func (e *env) machineCacheDir() string {
+	if d := os.Getenv("HK_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "hk")
+	}
+	return filepath.Join(e.outDir(), "cache")
+}
+
 // errUsage marks an error whose message is the usage text.
 var errUsage = errors.New("usage")
 

@@ -24,7 +24,12 @@ var pluginLinters = []string{"kubeapilinter", "logcheck", "sorted"}
 
 // lint runs golangci-lint with the tree's hack/golangci.yaml (less the plugin linters) on the
 // touched packages, reporting only what the series changed (--new-from-rev), as upstream's
-// presubmit does for a pull request.
+// presubmit does for a pull request. It runs once per module the packages belong to (the root,
+// or staging/src/k8s.io/<module> from its own directory), in module mode with hk build's
+// settings (GOWORK=off, -trimpath, CGO_ENABLED=0): the export data golangci-lint asks `go list
+// -export` for is then what the release's build already compiled. In workspace mode every
+// staging package gets another cache key (the trimmed path loses its @v0.0.0) and golangci-lint
+// compiled ~1,500 packages again.
 func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 	r := Result{Check: "golangci-lint", Note: "without the plugin linters " + strings.Join(pluginLinters, ", ") + " (hack/tools is not in the module zip)"}
 	cfg, err := os.ReadFile(filepath.Join(t.Dir, "hack", "golangci.yaml"))
@@ -38,37 +43,77 @@ func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	// Both files live in the scratch worktree, which the next `hk` apply cleans.
+	// The file lives in the scratch worktree, which the next `hk` apply cleans.
 	config := filepath.Join(t.Dir, ".hk-golangci.yaml")
 	if err := os.WriteFile(config, withoutPluginLinters(cfg), 0o644); err != nil {
 		return r, err
 	}
-	work, err := workspace(t.Dir)
-	if err != nil {
-		return r, err
+	for _, m := range byModule(t.Dirs) {
+		o.Log("upstream-check: golangci-lint %s on %d packages of %s", LintVersion, len(m.dirs), nonEmpty(m.dir, "the root module"))
+		args := append([]string{"run", "--config=" + config, "--new-from-rev=" + t.Base}, m.dirs...)
+		cmd := command.New(bin, args...).InDir(filepath.Join(t.Dir, m.dir)).
+			WithEnv("GOWORK=off", "GOFLAGS=-mod=mod -trimpath", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+		cmd.Stdout, cmd.Stderr = w, w
+		out, err := cmd.Run(ctx)
+		var failed *command.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &failed) && failed.ExitCode == 1: // issues found
+			found := 0
+			for _, l := range strings.Split(out, "\n") {
+				if issueRE.MatchString(l) {
+					r.Findings = append(r.Findings, filepath.Join(m.dir, l))
+					found++
+				}
+			}
+			if found == 0 {
+				r.Findings = append(r.Findings, "golangci-lint reported issues in "+nonEmpty(m.dir, "the root module")+" (output above)")
+			}
+		default:
+			return r, err
+		}
 	}
-	o.Log("upstream-check: golangci-lint %s on %d packages", LintVersion, len(t.Dirs))
-	args := append([]string{"run", "--config=" + config, "--new-from-rev=" + t.Base}, t.Dirs...)
-	cmd := command.New(bin, args...).InDir(t.Dir).WithEnv("GOWORK="+work, "GOFLAGS=", "GOTOOLCHAIN=local")
-	cmd.Stdout, cmd.Stderr = w, w
-	out, err := cmd.Run(ctx)
-	var failed *command.Error
-	switch {
-	case err == nil:
-		return r, nil
-	case errors.As(err, &failed) && failed.ExitCode == 1: // issues found
-		for _, l := range strings.Split(out, "\n") {
-			if issueRE.MatchString(l) {
-				r.Findings = append(r.Findings, l)
+	return r, nil
+}
+
+// module is one module's touched packages: dir is "" for the root, or staging/src/k8s.io/<name>;
+// dirs are relative to it ("./pkg/server").
+type module struct {
+	dir  string
+	dirs []string
+}
+
+// byModule groups tree-relative package directories ("./staging/src/k8s.io/apiserver/pkg/server")
+// by the module that holds them, the root module first.
+func byModule(dirs []string) []module {
+	var out []module
+	index := map[string]int{}
+	for _, d := range dirs {
+		mod, rel := "", d
+		if rest, ok := strings.CutPrefix(d, "./staging/src/k8s.io/"); ok {
+			name, sub, _ := strings.Cut(rest, "/")
+			mod, rel = "staging/src/k8s.io/"+name, "./"+sub
+			if sub == "" {
+				rel = "."
 			}
 		}
-		if len(r.Findings) == 0 {
-			r.Findings = []string{"golangci-lint reported issues (output above)"}
+		i, ok := index[mod]
+		if !ok {
+			i = len(out)
+			index[mod] = i
+			out = append(out, module{dir: mod})
 		}
-		return r, nil
-	default:
-		return r, err
+		out[i].dirs = append(out[i].dirs, rel)
 	}
+	slices.SortStableFunc(out, func(a, b module) int { return strings.Compare(a.dir, b.dir) })
+	return out
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 var issueRE = regexp.MustCompile(`^\S+\.go:\d+:\d+: `)
@@ -97,40 +142,15 @@ func withoutPluginLinters(cfg []byte) []byte {
 	return []byte(strings.Join(out, "\n"))
 }
 
-// workspace writes a copy of the tree's go.work without the modules the module proxy does not
-// serve (sample-controller, sample-cli-plugin), which are missing from the tree.
-func workspace(dir string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "go.work"))
-	if err != nil {
-		return "", fmt.Errorf("the tree has no go.work: %w", err)
-	}
-	var keep []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if mod := strings.TrimSpace(l); strings.HasPrefix(mod, "./staging/") {
-			if _, err := os.Stat(filepath.Join(dir, mod, "go.mod")); err != nil {
-				continue
-			}
-		}
-		keep = append(keep, l)
-	}
-	work := filepath.Join(dir, ".hk-lint.work")
-	if err := os.WriteFile(work, []byte(strings.Join(keep, "\n")), 0o644); err != nil {
-		return "", err
-	}
-	sum, err := os.ReadFile(filepath.Join(dir, "go.work.sum"))
-	if err == nil {
-		err = os.WriteFile(work+".sum", sum, 0o644)
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	return work, nil
-}
-
 // installLint builds golangci-lint at LintVersion from the Go module proxy into
-// ToolsDir/golangci-lint-<version>/, once.
+// ToolsDir/golangci-lint-<version>-<go version>/, once.
 func installLint(ctx context.Context, o Options) (string, error) {
-	dir := filepath.Join(o.ToolsDir, "golangci-lint-"+LintVersion)
+	// Named by the toolchain too: a golangci-lint built by an older Go cannot load newer code.
+	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(o.ToolsDir, "golangci-lint-"+LintVersion+"-"+goVersion)
 	bin := filepath.Join(dir, "golangci-lint")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil

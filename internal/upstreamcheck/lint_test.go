@@ -47,3 +47,26 @@ func TestWithoutPluginLinters(t *testing.T) {
 		}
 	}
 }
+
+func TestByModule(t *testing.T) {
+	got := byModule([]string{
+		"./pkg/registry/core/rest",
+		"./staging/src/k8s.io/apiserver/pkg/server",
+		"./pkg/registry/rbac/rest",
+		"./staging/src/k8s.io/apiserver",
+		"./staging/src/k8s.io/client-go/rest",
+	})
+	want := []module{
+		{dir: "", dirs: []string{"./pkg/registry/core/rest", "./pkg/registry/rbac/rest"}},
+		{dir: "staging/src/k8s.io/apiserver", dirs: []string{"./pkg/server", "."}},
+		{dir: "staging/src/k8s.io/client-go", dirs: []string{"./rest"}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d modules %+v, want %+v", len(got), got, want)
+	}
+	for i := range want {
+		if got[i].dir != want[i].dir || strings.Join(got[i].dirs, " ") != strings.Join(want[i].dirs, " ") {
+			t.Errorf("module %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

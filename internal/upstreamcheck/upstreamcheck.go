@@ -32,7 +32,7 @@ type Result struct {
 
 // Options say where the tools live.
 type Options struct {
-	ToolsDir string // out/tools: golangci-lint is installed under it
+	ToolsDir string // golangci-lint is installed under it (hk: <machine cache>/tools, kept across checkouts)
 	Log      func(format string, args ...any)
 	Progress *progress.Reporter // counts the test packages' compile; nil: no count
 }
