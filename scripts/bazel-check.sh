@@ -5,12 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'bazel shutdown 2>/dev/null' EXIT # no Bazel server outlives the run
-if ! bazel run //:gazelle -- -mode=diff; then
+# Action outputs are kept across checkouts, as the Go build cache is: each clone has its own
+# output base, which would otherwise compile every action again.
+cache="--disk_cache=${HK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hk}/bazel-disk"
+if ! bazel run "$cache" //:gazelle -- -mode=diff; then
   echo "bazel-check: BUILD files are stale; run: bazel run //:gazelle" >&2
   exit 1
 fi
-bazel build //...
-bazel test //...
+bazel build "$cache" //...
+bazel test "$cache" //...
 smoke() { "$1" lab profiles && "$1" build --version v0.0.0 2>&1 | tail -1 || true; }
 if ! diff <(smoke bazel-bin/cmd/hk/hk_/hk) <(smoke out/bin/hk); then
   echo "bazel-check: the Bazel-built hk answers differently from out/bin/hk" >&2

@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) error {
 	rulesGoPatches, gazellePatches, rulesCCPatches := patches("rules_go"), patches("gazelle"), patches("rules_cc")
 	stamp := func(fields ...string) string { return strings.Join(fields, " ") }
 	parts := []part{
-		{"goroot", stamp(goVersion, goroot), func(ctx context.Context, dir string) error {
+		{"goroot", stamp(goVersion, goroot, "std+pack"), func(ctx context.Context, dir string) error {
 			return prepareGoroot(ctx, goroot, dir, o.Log)
 		}},
 		{"rules_go", stamp(rulesGo, digest(rulesGoPatches)), func(ctx context.Context, dir string) error {
@@ -144,14 +144,16 @@ func ensure(ctx context.Context, o Options, p part) error {
 	return os.Rename(dir, final)
 }
 
-// prepareGoroot copies GOROOT and installs std and cmd into the copy: Go >= 1.20 ships neither
-// pkg/*.a nor pack, which rules_go v0.33 expects. The system GOROOT is never modified.
+// prepareGoroot copies GOROOT and installs std and pack into the copy: Go >= 1.20 ships neither
+// pkg/*.a nor pack, which rules_go v0.33 expects; the other tools its builder runs (compile, link,
+// asm, cgo, cover) ship in pkg/tool. Not `go install cmd`: that links every command of the
+// toolchain again (66–200 s measured) for one missing tool. The system GOROOT is never modified.
 func prepareGoroot(ctx context.Context, goroot, dir string, log func(string, ...any)) error {
 	if _, err := command.New("cp", "-a", goroot, dir).Run(ctx); err != nil {
 		return err
 	}
 	env := []string{"GOROOT=" + dir, "GODEBUG=installgoroot=all", "GOTOOLCHAIN=local", "GOFLAGS=", "CGO_ENABLED=0"}
-	for _, what := range []string{"std", "cmd"} {
+	for _, what := range []string{"std", "cmd/pack"} {
 		log("goroot: go install %s into the copy", what)
 		if _, err := command.New(filepath.Join(dir, "bin", "go"), "install", what).WithEnv(env...).Run(ctx); err != nil {
 			return err
