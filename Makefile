@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 4 -v
 
-.PHONY: release signing-key verify-release kind-node-image kind-test bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -70,6 +70,7 @@ test: hk
 	$(HK) stage upstream-check -- $(MAKE) --no-print-directory upstream-check
 	$(foreach v,$(BACKPORTS),$(HK) stage backport-$(v) -- $(MAKE) --no-print-directory backport-$(v) && ) true
 	$(HK) stage integration-test -- $(MAKE) --no-print-directory integration-test
+	$(HK) stage kind-smoke -- $(MAKE) --no-print-directory kind-smoke
 	$(HK) stage --table
 
 unit-test: deps
@@ -117,6 +118,12 @@ kind-node-image: hk
 kind-test: hk etcd
 	scripts/install-deps.sh kind
 	HK_KIND_TEST=1 go test -count=1 -timeout 75m -v ./test/kind/
+
+# make test's kind proof: the patched node image, one healthy cluster (kubeadm, kubelet, static
+# pods, kube-proxy, a Service answering), torn down with nothing left behind.
+kind-smoke: hk etcd
+	scripts/install-deps.sh kind
+	HK_KIND_TEST=smoke go test -count=1 -timeout 30m -v ./test/kind/
 
 # A second, cold build from a fresh clone in another directory must give the same sha256.
 reproducible: hyperkube

@@ -170,7 +170,7 @@ func runKindNodeImage(ctx context.Context, e *env, args []string) error {
 	}
 	defer stop()
 	r, err := kindnode.Build(ctx, kindnode.Options{Root: e.root, Version: *version, Selection: *patches,
-		OutDir: e.outDir(), CacheDir: e.cacheDir(), Docker: docker, Log: e.logf})
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), BaseCacheDir: filepath.Join(e.machineCacheDir(), "kind"), Docker: docker, Log: e.logf})
 	if err != nil {
 		if serr := stop(); serr != nil {
 			return serr // the daemon did not start: that is the error to show

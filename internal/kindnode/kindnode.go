@@ -32,6 +32,9 @@ const Repository = "hk/kind-node"
 // Options select what to build and where to load it.
 type Options struct {
 	Root, Version, Selection, OutDir, CacheDir string
+	// BaseCacheDir keeps the Debian base layer (debootstrap, minutes) across checkouts; empty
+	// means out/kind.
+	BaseCacheDir string
 	// Docker returns a docker CLI command against the daemon that receives the image.
 	Docker func(args ...string) *command.Cmd
 	Log    func(format string, args ...any)
@@ -90,8 +93,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	kindFiles := filepath.Join(mods[0].Dir, "images", "base", "files")
 
 	kindCache := filepath.Join(o.OutDir, "kind")
-	base, err := baseLayer(ctx, kindCache, o.Log)
+	baseCache := o.BaseCacheDir
+	if baseCache == "" {
+		baseCache = kindCache
+	}
+	base, err := baseLayer(ctx, baseCache, o.Log)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(kindCache, 0o755); err != nil {
 		return nil, err
 	}
 	work, err := os.MkdirTemp(kindCache, ".node-image-")
