@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
 )
@@ -48,10 +49,17 @@ func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 	if err := os.WriteFile(config, withoutPluginLinters(cfg), 0o644); err != nil {
 		return r, err
 	}
+	dir, release, err := stablePath(o.LinkDir, t.Dir)
+	if err != nil {
+		return r, err
+	}
+	defer release()
 	for _, m := range byModule(t.Dirs) {
 		o.Log("upstream-check: golangci-lint %s on %d packages of %s", LintVersion, len(m.dirs), nonEmpty(m.dir, "the root module"))
 		args := append([]string{"run", "--config=" + config, "--new-from-rev=" + t.Base}, m.dirs...)
-		cmd := command.New(bin, args...).InDir(filepath.Join(t.Dir, m.dir)).
+		// The go command and golangci-lint take the working directory from $PWD (set to the
+		// command's directory), so they see the symlink's path, not the checkout's.
+		cmd := command.New(bin, args...).InDir(filepath.Join(dir, m.dir)).
 			WithEnv("GOWORK=off", "GOFLAGS=-mod=mod -trimpath", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
 		cmd.Stdout, cmd.Stderr = w, w
 		out, err := cmd.Run(ctx)
@@ -74,6 +82,42 @@ func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// stablePath returns a path to tree that is the same from every checkout on this machine:
+// linkDir/<tree's version and selection> as a symlink to it, held under a lock until release.
+// golangci-lint's cache keys name the packages' directories: from a fresh clone's tree every
+// package missed it (measured: 150 s instead of 3 s with the lint cache warm). With no linkDir,
+// the tree's own path.
+func stablePath(linkDir, tree string) (string, func(), error) {
+	if linkDir == "" {
+		return tree, func() {}, nil
+	}
+	if err := os.MkdirAll(linkDir, 0o755); err != nil {
+		return "", nil, err
+	}
+	// out/trees/v1.37.2/work-patched → v1.37.2-work-patched
+	name := filepath.Base(filepath.Dir(tree)) + "-" + filepath.Base(tree)
+	link := filepath.Join(linkDir, name)
+	lock, err := os.OpenFile(link+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { // another checkout's lint
+		lock.Close()
+		return "", nil, err
+	}
+	release := func() { os.Remove(link); lock.Close() }
+	tmp := link + ".new"
+	os.Remove(tmp)
+	if err := os.Symlink(tree, tmp); err == nil {
+		err = os.Rename(tmp, link)
+	}
+	if err != nil {
+		release()
+		return "", nil, err
+	}
+	return link, release, nil
 }
 
 // module is one module's touched packages: dir is "" for the root, or staging/src/k8s.io/<name>;

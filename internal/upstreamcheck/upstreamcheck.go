@@ -33,6 +33,9 @@ type Result struct {
 // Options say where the tools live.
 type Options struct {
 	ToolsDir string // golangci-lint is installed under it (hk: <machine cache>/tools, kept across checkouts)
+	// LinkDir, when set, holds a symlink to the tree that golangci-lint runs through, the same
+	// path from every checkout (see stablePath).
+	LinkDir  string
 	Log      func(format string, args ...any)
 	Progress *progress.Reporter // counts the test packages' compile; nil: no count
 }
