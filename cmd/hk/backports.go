@@ -90,7 +90,7 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 		if sel == series.None {
 			target = "kube-apiserver"
 		}
-		res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: sel, Target: target,
+		res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: sel, Target: target, SharedDir: e.sharedBuilds(),
 			OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 		if err != nil {
 			if sel == series.All {
@@ -136,7 +136,7 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 	if err != nil {
 		return fail(err)
 	}
-	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly, Target: "kube-apiserver",
+	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly, Target: "kube-apiserver", SharedDir: e.sharedBuilds(),
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 	if err != nil {
 		return fail(err)

@@ -100,7 +100,7 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	res, err := build.Build(ctx, build.Options{
-		Root: e.root, Version: *version, Selection: *patches, Arch: *arch, Target: *target,
+		Root: e.root, Version: *version, Selection: *patches, Arch: *arch, Target: *target, SharedDir: e.sharedBuilds(),
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf, Progress: e.progress,
 	})
 	if err != nil {
@@ -188,7 +188,7 @@ func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	base := "upstream-" + t.Pins.Kubernetes.Version
-	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.machineCacheDir(), "tools"), Log: e.logf, Progress: e.progress},
+	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.machineCacheDir(), "tools"), LinkDir: filepath.Join(e.machineCacheDir(), "lint"), Log: e.logf, Progress: e.progress},
 		upstreamcheck.Tree{Dir: t.Dir, Base: base, Pkgs: pkgs, Dirs: dirs}, os.Stdout)
 	fmt.Printf("\nupstream-check %s (%d packages):\n", *version, len(pkgs))
 	for _, r := range results {

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 	}
 	hkBinary = filepath.Join(dir, "hk")
 	sharedTrees = filepath.Join(dir, "trees")
+	os.Setenv("HK_CACHE_DIR", filepath.Join(dir, "cache")) // the machine's cache stays untouched
 	if out, err := exec.Command("go", "build", "-o", hkBinary, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}

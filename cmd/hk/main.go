@@ -50,6 +50,15 @@ func (e *env) machineCacheDir() string {
 	return filepath.Join(e.outDir(), "cache")
 }
 
+// sharedBuilds keeps finished builds by inputs digest (build.Options.SharedDir); HK_SHARED_BUILDS=off
+// builds into out/ only.
+func (e *env) sharedBuilds() string {
+	if os.Getenv("HK_SHARED_BUILDS") == "off" {
+		return ""
+	}
+	return filepath.Join(e.machineCacheDir(), "builds")
+}
+
 // errUsage marks an error whose message is the usage text.
 var errUsage = errors.New("usage")
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/modcache"
 	"github.com/hardened-hyperkube/hk/internal/openapigen"
 	"github.com/hardened-hyperkube/hk/internal/progress"
 	"github.com/hardened-hyperkube/hk/internal/series"
@@ -73,7 +74,11 @@ type Options struct {
 	// (e.g. kube-apiserver, upstream's own ./cmd/kube-apiserver) for proofs that boot only it.
 	// A component's outputs get a -<component> suffix: out/v1.36.3-unpatched-kube-apiserver.
 	Target string
-	Log    tree.Log
+	// SharedDir, when set, keeps every finished build under its inputs digest and serves a
+	// later build with the same inputs from there (hk: <machine cache>/builds, so a fresh clone
+	// on a warm machine links nothing it linked before).
+	SharedDir string
+	Log       tree.Log
 	// Progress, when set, counts the packages go build compiles against those it must
 	// (go list's Stale), with an estimate from the last build of the same target.
 	Progress *progress.Reporter
@@ -243,6 +248,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}
+	if res, ok := fromShared(o, in.pins, in.overlayFiles, in.goVersion); ok {
+		o.Log("build %s: %s copied from %s (built before from the same inputs, sha256 checked)", o.Version, res.Dir, o.SharedDir)
+		res.Elapsed = time.Since(start)
+		return res, nil
+	}
 	t, err := Prepare(ctx, o)
 	if err != nil {
 		return nil, err
@@ -251,6 +261,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	toShared(o, res)
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -467,34 +478,132 @@ func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlay
 // upToDate returns the existing output when its recorded inputs match the current ones and the
 // binary still matches its checksum.
 func upToDate(o Options, pins *versions.Pins, overlayFiles []string, goVersion string) (*Result, bool) {
-	minor, _ := versions.Minor(o.Version)
-	s, err := series.Select(o.Root, minor, o.Selection)
+	want, label, err := o.inputs(pins, overlayFiles, goVersion)
 	if err != nil {
 		return nil, false
 	}
-	dir := o.outputDir(s.Label(o.Root))
+	return existing(o.outputDir(label), o.target(), want)
+}
+
+// inputs returns the inputs digest of o's build and its selection's label.
+func (o Options) inputs(pins *versions.Pins, overlayFiles []string, goVersion string) (string, string, error) {
+	minor, _ := versions.Minor(o.Version)
+	s, err := series.Select(o.Root, minor, o.Selection)
+	if err != nil {
+		return "", "", err
+	}
+	overlayDigest := ""
+	if o.target() == Hyperkube {
+		if overlayDigest, err = digestFiles(overlayFiles); err != nil {
+			return "", "", err
+		}
+	}
+	return inputsDigest(o.Version, pins, s, targetInputs(o.target(), overlayDigest), goVersion, buildEnv(o.arch())), s.Label(o.Root), nil
+}
+
+// existing returns the outputs in dir when their provenance records the wanted inputs and the
+// binary still has the recorded checksum.
+func existing(dir, name, want string) (*Result, bool) {
 	data, err := os.ReadFile(filepath.Join(dir, "provenance.json"))
 	if err != nil {
 		return nil, false
 	}
 	var prov Provenance
-	if json.Unmarshal(data, &prov) != nil {
+	if json.Unmarshal(data, &prov) != nil || prov.InputsDigest != want {
 		return nil, false
 	}
-	overlayDigest := ""
-	if o.target() == Hyperkube {
-		if overlayDigest, err = digestFiles(overlayFiles); err != nil {
-			return nil, false
-		}
-	}
-	if prov.InputsDigest != inputsDigest(o.Version, pins, s, targetInputs(o.target(), overlayDigest), goVersion, buildEnv(o.arch())) {
-		return nil, false
-	}
-	bin := filepath.Join(dir, o.target())
+	bin := filepath.Join(dir, name)
 	if sum, err := fileSHA256(bin); err != nil || sum != prov.SHA256 {
 		return nil, false
 	}
 	return &Result{Dir: dir, Binary: bin, Provenance: prov}, true
+}
+
+// fromShared copies a build with the same inputs out of SharedDir into place: what the Go build
+// cache is for packages, this is for the linked binary, which the Go cache does not keep.
+func fromShared(o Options, pins *versions.Pins, overlayFiles []string, goVersion string) (*Result, bool) {
+	if o.SharedDir == "" {
+		return nil, false
+	}
+	want, label, err := o.inputs(pins, overlayFiles, goVersion)
+	if err != nil {
+		return nil, false
+	}
+	cached, ok := existing(filepath.Join(o.SharedDir, want), o.target(), want)
+	if !ok {
+		return nil, false
+	}
+	final := o.outputDir(label)
+	if err := placeCopy(cached.Dir, o.OutDir, final); err != nil {
+		o.Log("build %s: the shared copy could not be used: %v", o.Version, err)
+		return nil, false
+	}
+	return existing(final, o.target(), want)
+}
+
+// toShared keeps a copy of a finished build in SharedDir under its inputs digest. A failure is
+// reported, not returned: the build itself succeeded.
+func toShared(o Options, res *Result) {
+	if o.SharedDir == "" {
+		return
+	}
+	if err := os.MkdirAll(o.SharedDir, 0o755); err != nil {
+		o.Log("build %s: not kept in %s: %v", o.Version, o.SharedDir, err)
+		return
+	}
+	if err := placeCopy(res.Dir, o.SharedDir, filepath.Join(o.SharedDir, res.Provenance.InputsDigest)); err != nil {
+		o.Log("build %s: not kept in %s: %v", o.Version, o.SharedDir, err)
+	}
+}
+
+// placeCopy copies the files and symlinks of src into a temporary directory under parent and
+// renames it to dst, so dst is whole or absent. Files are hard-linked where the filesystem
+// allows: both sides are checked by checksum before use.
+func placeCopy(src, parent, dst string) error {
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(tmp, e.Name())
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(from)
+			if err == nil {
+				err = os.Symlink(target, to)
+			}
+			if err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			if os.Link(from, to) == nil {
+				continue
+			}
+			if err := copyRegular(from, to); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func copyRegular(from, to string) error {
+	st, err := os.Stat(from)
+	if err != nil {
+		return err
+	}
+	return modcache.CopyFile(from, to, st.Mode().Perm())
 }
 
 func nonEmpty(s, def string) string {

@@ -128,11 +128,12 @@ func CopyWritable(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return copyFile(path, target, info.Mode().Perm()|0o200)
+		return CopyFile(path, target, info.Mode().Perm()|0o200)
 	})
 }
 
-func copyFile(src, dst string, mode fs.FileMode) error {
+// CopyFile copies src to a new file dst (it must not exist) with mode.
+func CopyFile(src, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err

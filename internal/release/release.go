@@ -446,20 +446,7 @@ func (w *writer) link(rel, src string) error {
 	if err := os.Link(src, p); err == nil {
 		return nil
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return modcache.CopyFile(src, p, 0o755)
 }
 
 // SumsFile lists the sha256 of every file of the release but itself, as sha256sum -c reads it.
