@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -251,18 +252,32 @@ func (r *Reporter) save(key string, rec record) {
 	if r.history == "" {
 		return
 	}
+	if os.MkdirAll(filepath.Dir(r.history), 0o755) != nil {
+		return
+	}
+	// make test runs several hk at once (the upstream checks): each adds its record under the
+	// lock, through a temporary file of its own.
+	lock, err := os.OpenFile(r.history+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return
+	}
+	defer lock.Close()
+	if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX) != nil {
+		return
+	}
 	h := r.load()
 	h[key] = rec
 	data, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
 		return
 	}
-	if os.MkdirAll(filepath.Dir(r.history), 0o755) != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(r.history), ".history-")
+	if err != nil {
 		return
 	}
-	tmp := r.history + ".tmp"
-	if os.WriteFile(tmp, append(data, '\n'), 0o644) == nil {
-		_ = os.Rename(tmp, r.history)
+	_, werr := tmp.Write(append(data, '\n'))
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), r.history) != nil {
+		os.Remove(tmp.Name())
 	}
 }
 
