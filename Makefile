@@ -4,7 +4,7 @@ VERSION ?= v1.37.2
 BACKPORTS ?= v1.36.3 v1.35.4 v1.24.17 v1.21.14
 HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
-INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 4 -v
+INTEGRATION_FLAGS ?= -count=1 -timeout 40m -parallel 8 -v
 
 .PHONY: release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
