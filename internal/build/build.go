@@ -118,12 +118,6 @@ func (o Options) outputDir(label string) string {
 	return dir
 }
 
-// TargetOutputDir is ArchOutputDir for the host architecture and a target: a component's
-// outputs get a -<component> suffix (out/v1.37.2-unpatched-kube-apiserver).
-func TargetOutputDir(outDir, version, label, target string) string {
-	return Options{OutDir: outDir, Version: version, Target: target}.outputDir(label)
-}
-
 func (o Options) arch() string {
 	if o.Arch == "" {
 		return runtime.GOARCH
