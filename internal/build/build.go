@@ -237,16 +237,21 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer in.unlock()
-	if res, ok := upToDate(o, in.pins, in.overlayFiles, in.goVersion); ok {
+	if res, ok := existing(o.outputDir(in.label), o.target(), in.digest); ok {
 		o.Log("build %s: %s is up to date", o.Version, res.Dir)
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}
-	if res, ok := fromShared(o, in.pins, in.overlayFiles, in.goVersion); ok {
+	if res, ok := fromShared(o, in); ok {
 		o.Log("build %s: %s copied from %s (built before from the same inputs, sha256 checked)", o.Version, res.Dir, o.SharedDir)
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}
+	unlock, err := compiling(o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	t, err := Prepare(ctx, o)
 	if err != nil {
 		return nil, err
@@ -265,10 +270,14 @@ type inputs struct {
 	pins         *versions.Pins
 	overlayFiles []string
 	goVersion    string
+	digest       string // the inputs digest the outputs must record
+	label        string // the selection's label, part of the output directory's name
 	unlock       func()
 }
 
-// begin validates o (version, target, architecture) and takes the build lock.
+// begin validates o (version, target, architecture), computes its inputs digest and takes the
+// lock of its output directory: the same output is built by one process at a time, while an up
+// to date build elsewhere need not wait for it.
 func begin(ctx context.Context, o Options) (*inputs, error) {
 	pins, err := versions.Load(o.Root, o.Version)
 	if err != nil {
@@ -284,19 +293,29 @@ func begin(ctx context.Context, o Options) (*inputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	unlock, err := lock(filepath.Join(o.OutDir, ".build.lock"), o.Log)
-	if err != nil {
-		return nil, err
-	}
 	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
 	if err != nil {
-		unlock()
 		return nil, err
 	}
-	return &inputs{pins: pins, overlayFiles: overlayFiles, goVersion: goVersion, unlock: unlock}, nil
+	digest, label, err := o.inputs(pins, overlayFiles, goVersion)
+	if err != nil {
+		return nil, err
+	}
+	locks := filepath.Join(o.OutDir, ".locks")
+	if err := os.MkdirAll(locks, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lock(filepath.Join(locks, filepath.Base(o.outputDir(label))+".lock"), "a build of the same output", o.Log)
+	if err != nil {
+		return nil, err
+	}
+	return &inputs{pins: pins, overlayFiles: overlayFiles, goVersion: goVersion, digest: digest, label: label, unlock: unlock}, nil
+}
+
+// compiling takes the lock every compile under o.OutDir shares: a Kubernetes build uses both
+// cores and ~3.5 GB, so two at once only slow each other down.
+func compiling(o Options) (func(), error) {
+	return lock(filepath.Join(o.OutDir, ".build.lock"), "another build", o.Log)
 }
 
 // overlayFiles are the hyperkube main package's sources: the shared dispatching main and the
@@ -469,16 +488,6 @@ func inputsDigest(version string, pins *versions.Pins, s *series.Series, overlay
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// upToDate returns the existing output when its recorded inputs match the current ones and the
-// binary still matches its checksum.
-func upToDate(o Options, pins *versions.Pins, overlayFiles []string, goVersion string) (*Result, bool) {
-	want, label, err := o.inputs(pins, overlayFiles, goVersion)
-	if err != nil {
-		return nil, false
-	}
-	return existing(o.outputDir(label), o.target(), want)
-}
-
 // inputs returns the inputs digest of o's build and its selection's label.
 func (o Options) inputs(pins *versions.Pins, overlayFiles []string, goVersion string) (string, string, error) {
 	minor, _ := versions.Minor(o.Version)
@@ -515,24 +524,20 @@ func existing(dir, name, want string) (*Result, bool) {
 
 // fromShared copies a build with the same inputs out of SharedDir into place: what the Go build
 // cache is for packages, this is for the linked binary, which the Go cache does not keep.
-func fromShared(o Options, pins *versions.Pins, overlayFiles []string, goVersion string) (*Result, bool) {
+func fromShared(o Options, in *inputs) (*Result, bool) {
 	if o.SharedDir == "" {
 		return nil, false
 	}
-	want, label, err := o.inputs(pins, overlayFiles, goVersion)
-	if err != nil {
-		return nil, false
-	}
-	cached, ok := existing(filepath.Join(o.SharedDir, want), o.target(), want)
+	cached, ok := existing(filepath.Join(o.SharedDir, in.digest), o.target(), in.digest)
 	if !ok {
 		return nil, false
 	}
-	final := o.outputDir(label)
+	final := o.outputDir(in.label)
 	if err := placeCopy(cached.Dir, o.OutDir, final); err != nil {
 		o.Log("build %s: the shared copy could not be used: %v", o.Version, err)
 		return nil, false
 	}
-	return existing(final, o.target(), want)
+	return existing(final, o.target(), in.digest)
 }
 
 // toShared keeps a copy of a finished build in SharedDir under its inputs digest. A failure is
@@ -677,15 +682,15 @@ func fileSHA256(path string) (string, error) {
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
 }
 
-// lock serializes builds: a Kubernetes build uses both cores and ~3.5 GB, so two at once only
-// slow each other down.
-func lock(path string, log tree.Log) (func(), error) {
+// lock holds an exclusive lock on path until the returned function is called, saying so when it
+// has to wait for what holds it.
+func lock(path, holder string, log tree.Log) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		log("waiting for another build to finish (%s)", path)
+		log("waiting for %s to finish (%s)", holder, path)
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 			f.Close()
 			return nil, err

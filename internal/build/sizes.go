@@ -26,12 +26,17 @@ func CompareSizes(ctx context.Context, o Options) ([]Size, error) {
 		return nil, err
 	}
 	defer in.unlock()
+	unlock, err := compiling(o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// One prepared tree serves hyperkube and every component.
 	t, err := Prepare(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	res, ok := upToDate(o, in.pins, in.overlayFiles, in.goVersion)
+	res, ok := existing(o.outputDir(in.label), o.target(), in.digest)
 	if !ok {
 		if res, err = buildPrepared(ctx, o, t, in.overlayFiles, in.goVersion); err != nil {
 			return nil, err
