@@ -112,14 +112,24 @@ func (s stageRun) run(ctx context.Context) error {
 		}
 	}
 	logPath := filepath.Join(s.dir, s.name+".log")
+	st, err := s.execute(ctx, r, logPath)
+	if err != nil { // the command did not run: say why in the record, not only here
+		return s.finish(r, stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 1, Skipped: "could not run: " + err.Error()}, "")
+	}
+	return s.finish(r, st, logPath)
+}
+
+// execute runs the command with its output in logPath and measures it; the error says why it
+// could not run at all.
+func (s stageRun) execute(ctx context.Context, r *stages.Record, logPath string) (stages.Stage, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return stages.Stage{}, err
 	}
 	defer logFile.Close()
 	gocache, err := command.New("go", "env", "GOCACHE").Output(ctx)
 	if err != nil {
-		return err
+		return stages.Stage{}, err
 	}
 	before := stages.DirSize(gocache)
 	argv := s.argv
@@ -131,7 +141,7 @@ func (s stageRun) run(ctx context.Context) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return err
+		return stages.Stage{}, err
 	}
 	// On Ctrl-C the whole process group has the signal already; a signal to hk alone is passed
 	// on, and the command is waited for either way, so its cleanup (namespaces, daemons) runs.
@@ -153,12 +163,12 @@ func (s stageRun) run(ctx context.Context) error {
 			st.Exit = 128
 		}
 	case runErr != nil:
-		return runErr
+		return stages.Stage{}, runErr
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		st.CPUSeconds = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime)).Seconds()
 	}
-	return s.finish(r, st, logPath)
+	return st, nil
 }
 
 // finish records st and prints the stage's output as one block, so the output of stages that ran

@@ -93,3 +93,24 @@ func TestStagesRunInOrderAndSkipWhatNeedsAFailure(t *testing.T) {
 		t.Errorf("an unplanned stage: exit %d, %s", code, stderr)
 	}
 }
+
+// A command that cannot start is recorded as not run, with the reason, so the stages waiting for
+// it see a result instead of a process that vanished.
+func TestStageThatCannotRunIsRecorded(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "build", "versions"), 0o755)
+	if _, code := hk(t, root, nil, "stage", "--reset", "--plan", "broken"); code != 0 {
+		t.Fatal("reset failed")
+	}
+	stderr, code := hk(t, root, nil, "stage", "broken", "--", filepath.Join(root, "no-such-program"))
+	if code != 1 || !strings.Contains(stderr, "stage broken: skipped: could not run: ") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	r, err := stages.Load(filepath.Join(root, "out", "stages", "record.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := r.Find("broken"); !ok || s.OK() || len(r.Running) != 0 {
+		t.Errorf("recorded %+v (found %v), running %v", s, ok, r.Running)
+	}
+}
