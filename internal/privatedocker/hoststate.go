@@ -21,7 +21,7 @@ func HostSnapshot() map[string]string {
 	out, _ := exec.Command("pidof", "dockerd").Output()
 	st["dockerd pids"] = strings.TrimSpace(string(out))
 	out, _ = exec.Command("ip", "-o", "link", "show", "docker0").Output()
-	st["docker0"] = regexp.MustCompile(`state \S+|\s+\\.*`).ReplaceAllString(strings.TrimSpace(string(out)), "")
+	st["docker0"] = bridgeIdentity(string(out))
 	counters := regexp.MustCompile(`\[\d+:\d+\]`)
 	for _, save := range []string{"iptables-save", "iptables-legacy-save", "ip6tables-save"} {
 		out, _ = exec.Command(save).Output()
@@ -50,4 +50,20 @@ func HostSnapshot() map[string]string {
 	_, err := os.Stat("/usr/lib/modules")
 	st["/usr/lib/modules exists"] = fmt.Sprint(err == nil)
 	return st
+}
+
+// bridgeIdentity is a line of `ip -o link show` less what the host's own containers change as
+// they come and go (the operational state and the carrier flags: docker0 has a carrier while one
+// of them is attached) and the link-layer details after the backslash.
+func bridgeIdentity(line string) string {
+	line = regexp.MustCompile(`state \S+|\s+\\.*`).ReplaceAllString(strings.TrimSpace(line), "")
+	return regexp.MustCompile(`<[^>]*>`).ReplaceAllStringFunc(line, func(flags string) string {
+		var kept []string
+		for _, f := range strings.Split(strings.Trim(flags, "<>"), ",") {
+			if f != "NO-CARRIER" && f != "LOWER_UP" && f != "DORMANT" {
+				kept = append(kept, f)
+			}
+		}
+		return "<" + strings.Join(kept, ",") + ">"
+	})
 }
