@@ -103,20 +103,24 @@ func (s stageRun) run(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "stage %s: waiting for %s\n", s.name, strings.Join(wait, ", "))
 		done, err := stages.Wait(s.record, wait, 2*time.Second, time.Now, processAlive, ctx.Done())
 		if err != nil {
-			return s.finish(r, stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 130, Skipped: "interrupted while waiting"}, "")
+			exit := 1
+			if ctx.Err() != nil {
+				exit = 130
+			}
+			return s.finish(stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: exit, Skipped: err.Error()}, "")
 		}
 		for _, d := range done {
 			if slices.Contains(s.needs, d.Name) && !d.OK() {
-				return s.finish(r, stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 1, Skipped: "needs " + d.Name + ", which did not pass"}, "")
+				return s.finish(stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 1, Skipped: "needs " + d.Name + ", which did not pass"}, "")
 			}
 		}
 	}
 	logPath := filepath.Join(s.dir, s.name+".log")
 	st, err := s.execute(ctx, r, logPath)
 	if err != nil { // the command did not run: say why in the record, not only here
-		return s.finish(r, stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 1, Skipped: "could not run: " + err.Error()}, "")
+		return s.finish(stages.Stage{Name: s.name, Start: r.Since(time.Now()), Exit: 1, Skipped: "could not run: " + err.Error()}, "")
 	}
-	return s.finish(r, st, logPath)
+	return s.finish(st, logPath)
 }
 
 // execute runs the command with its output in logPath and measures it; the error says why it
@@ -173,7 +177,7 @@ func (s stageRun) execute(ctx context.Context, r *stages.Record, logPath string)
 
 // finish records st and prints the stage's output as one block, so the output of stages that ran
 // at once does not interleave.
-func (s stageRun) finish(r *stages.Record, st stages.Stage, logPath string) error {
+func (s stageRun) finish(st stages.Stage, logPath string) error {
 	if err := stages.Finish(s.record, st); err != nil {
 		return err
 	}
