@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -20,8 +21,9 @@ func HostSnapshot() map[string]string {
 	st := map[string]string{}
 	out, _ := exec.Command("pidof", "dockerd").Output()
 	st["dockerd pids"] = strings.TrimSpace(string(out))
-	out, _ = exec.Command("ip", "-o", "link", "show", "docker0").Output()
-	st["docker0"] = bridgeIdentity(string(out))
+	link, _ := exec.Command("ip", "-o", "link", "show", "docker0").Output()
+	addrs, _ := exec.Command("ip", "-o", "addr", "show", "dev", "docker0").Output()
+	st["docker0"] = bridgeIdentity(string(link), string(addrs))
 	counters := regexp.MustCompile(`\[\d+:\d+\]`)
 	for _, save := range []string{"iptables-save", "iptables-legacy-save", "ip6tables-save"} {
 		out, _ = exec.Command(save).Output()
@@ -52,18 +54,22 @@ func HostSnapshot() map[string]string {
 	return st
 }
 
-// bridgeIdentity is a line of `ip -o link show` less what the host's own containers change as
-// they come and go (the operational state and the carrier flags: docker0 has a carrier while one
-// of them is attached) and the link-layer details after the backslash.
-func bridgeIdentity(line string) string {
-	line = regexp.MustCompile(`state \S+|\s+\\.*`).ReplaceAllString(strings.TrimSpace(line), "")
-	return regexp.MustCompile(`<[^>]*>`).ReplaceAllStringFunc(line, func(flags string) string {
-		var kept []string
-		for _, f := range strings.Split(strings.Trim(flags, "<>"), ",") {
-			if f != "NO-CARRIER" && f != "LOWER_UP" && f != "DORMANT" {
-				kept = append(kept, f)
-			}
-		}
-		return "<" + strings.Join(kept, ",") + ">"
-	})
+// bridgeIdentity is what identifies docker0 in `ip -o link show` and `ip -o addr show`: its
+// index (a deleted and recreated bridge gets another), name, administrative state, MAC and global
+// addresses. Left out is what the host's own containers change as they come and go: the carrier
+// flags and operational state, and the MTU (a bridge takes the smallest of its ports').
+func bridgeIdentity(link, addrs string) string {
+	m := regexp.MustCompile(`^(\d+): (\S+): <([^>]*)>.*link/ether (\S+)`).FindStringSubmatch(strings.TrimSpace(link))
+	if m == nil {
+		return "absent"
+	}
+	admin := "down"
+	if slices.Contains(strings.Split(m[3], ","), "UP") {
+		admin = "up"
+	}
+	id := []string{m[1], m[2], admin, m[4]}
+	for _, a := range regexp.MustCompile(`inet6? (\S+) .*scope global`).FindAllStringSubmatch(addrs, -1) {
+		id = append(id, a[1])
+	}
+	return strings.Join(id, " ")
 }
