@@ -105,8 +105,8 @@ func Load(path string) (*Record, error) {
 	return &r, nil
 }
 
-// Update changes the record under its lock: stages running at once each read and write it.
-func Update(path string, change func(*Record) error) error {
+// update changes the record under its lock: stages running at once each read and write it.
+func update(path string, change func(*Record) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func Reset(path string, plan []string, now time.Time) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return Update(path, func(r *Record) error {
+	return update(path, func(r *Record) error {
 		r.Reset, r.Plan, r.CPUs = now, plan, runtime.NumCPU()
 		return nil
 	})
@@ -159,7 +159,7 @@ func Reset(path string, plan []string, now time.Time) error {
 
 // Begin marks name as started by the process pid, so stages waiting for it know it is alive.
 func Begin(path, name string, pid int) error {
-	return Update(path, func(r *Record) error {
+	return update(path, func(r *Record) error {
 		if _, done := r.Find(name); done {
 			return fmt.Errorf("stage %s was recorded already in this run", name)
 		}
@@ -173,7 +173,7 @@ func Begin(path, name string, pid int) error {
 
 // Finish records s and clears its running mark.
 func Finish(path string, s Stage) error {
-	return Update(path, func(r *Record) error {
+	return update(path, func(r *Record) error {
 		delete(r.Running, s.Name)
 		r.Stages = append(r.Stages, s)
 		return nil
