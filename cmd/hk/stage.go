@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 	"github.com/hardened-hyperkube/hk/internal/stages"
 )
 
@@ -190,7 +191,7 @@ func (s stageRun) finish(st stages.Stage, logPath string) error {
 	default:
 		summary = fmt.Sprintf("%.0f s, %.0f CPU s, %s (the Go build cache grew %.0f MB)", st.Seconds, st.CPUSeconds, stages.Kind(st.CacheGrowth), float64(st.CacheGrowth)/1e6)
 	}
-	unlock, err := stages.Lock(filepath.Join(s.dir, "output.lock"))
+	unlock, err := filelock.Lock(filepath.Join(s.dir, "output.lock"), nil)
 	if err != nil {
 		return err
 	}

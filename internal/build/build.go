@@ -16,10 +16,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 	"github.com/hardened-hyperkube/hk/internal/modcache"
 	"github.com/hardened-hyperkube/hk/internal/openapigen"
 	"github.com/hardened-hyperkube/hk/internal/progress"
@@ -685,16 +685,5 @@ func fileSHA256(path string) (string, error) {
 // lock holds an exclusive lock on path until the returned function is called, saying so when it
 // has to wait for what holds it.
 func lock(path, holder string, log tree.Log) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		log("waiting for %s to finish (%s)", holder, path)
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	return func() { f.Close() }, nil
+	return filelock.Lock(path, func() { log("waiting for %s to finish (%s)", holder, path) })
 }

@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 )
 
 // Debian is where the node's userland comes from: the suite and mirror apt on this machine uses.
@@ -43,14 +43,11 @@ func baseLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (
 		return Layer{}, err
 	}
 	// One debootstrap at a time: a second build waits and then finds the first one's layer.
-	lock, err := os.OpenFile(filepath.Join(cacheDir, "base.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := filelock.Lock(filepath.Join(cacheDir, "base.lock"), nil)
 	if err != nil {
 		return Layer{}, err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return Layer{}, err
-	}
+	defer unlock()
 	dir := filepath.Join(cacheDir, "base-"+debianSuite+"-"+baseKey())
 	layerPath := filepath.Join(dir, "layer.tar")
 	if data, err := os.ReadFile(filepath.Join(dir, "layer.json")); err == nil {

@@ -16,8 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 )
 
 // Reporter writes progress to one stream (stderr).
@@ -257,14 +258,11 @@ func (r *Reporter) save(key string, rec record) {
 	}
 	// make test runs several hk at once (the upstream checks): each adds its record under the
 	// lock, through a temporary file of its own.
-	lock, err := os.OpenFile(r.history+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := filelock.Lock(r.history+".lock", nil)
 	if err != nil {
 		return
 	}
-	defer lock.Close()
-	if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX) != nil {
-		return
-	}
+	defer unlock()
 	h := r.load()
 	h[key] = rec
 	data, err := json.MarshalIndent(h, "", "  ")

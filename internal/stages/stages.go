@@ -16,8 +16,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 )
 
 // Stage is one finished (or skipped) stage.
@@ -110,7 +111,7 @@ func update(path string, change func(*Record) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	unlock, err := Lock(path + ".lock")
+	unlock, err := filelock.Lock(path+".lock", nil)
 	if err != nil {
 		return err
 	}
@@ -131,19 +132,6 @@ func update(path string, change func(*Record) error) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// Lock holds an exclusive lock on path (created if missing) until the returned function is called.
-func Lock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
 }
 
 // Reset starts a new record at now, expecting the stages of plan.

@@ -10,9 +10,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
+	"github.com/hardened-hyperkube/hk/internal/filelock"
 )
 
 // LintVersion is the golangci-lint upstream's hack/tools/golangci-lint/go.mod names for the
@@ -99,15 +99,11 @@ func stablePath(linkDir, tree string) (string, func(), error) {
 	// out/trees/v1.37.2/work-patched → v1.37.2-work-patched
 	name := filepath.Base(filepath.Dir(tree)) + "-" + filepath.Base(tree)
 	link := filepath.Join(linkDir, name)
-	lock, err := os.OpenFile(link+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := filelock.Lock(link+".lock", nil) // another checkout's lint
 	if err != nil {
 		return "", nil, err
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { // another checkout's lint
-		lock.Close()
-		return "", nil, err
-	}
-	release := func() { os.Remove(link); lock.Close() }
+	release := func() { os.Remove(link); unlock() }
 	tmp := link + ".new"
 	os.Remove(tmp)
 	if err := os.Symlink(tree, tmp); err == nil {
