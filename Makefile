@@ -23,19 +23,20 @@ hyperkube: hk
 unpatched: hk
 	$(HK) build --version $(VERSION) --patches none
 
-# out/$(VERSION)-p0002-0003-0004/hyperkube: the retry and shutdown patches without the loopback fix.
+# out/$(VERSION)-no-loopback-fix/hyperkube: the retry and shutdown patches without the loopback fix
+# (every patch but those that touch the loopback client's host choice).
 repair-retry: hk
-	$(HK) build --version $(VERSION) --patches 0002,0003,0004
+	$(HK) build --version $(VERSION) --patches no-loopback-fix
 
 etcd: hk
 	$(HK) etcd --version $(VERSION)
 
 # What the lab boots: the hyperkube we ship and, for the controls, kube-apiserver alone (upstream's
 # ./cmd/kube-apiserver: the lab boots nothing else, so nothing more is compiled or linked).
-LAB_CONTROLS := out/$(VERSION)-unpatched-kube-apiserver/kube-apiserver out/$(VERSION)-p0002-0003-0004-kube-apiserver/kube-apiserver
+LAB_CONTROLS := out/$(VERSION)-unpatched-kube-apiserver/kube-apiserver out/$(VERSION)-no-loopback-fix-kube-apiserver/kube-apiserver
 lab-binaries: hyperkube etcd
 	$(HK) build --version $(VERSION) --patches none --target kube-apiserver
-	$(HK) build --version $(VERSION) --patches 0002,0003,0004 --target kube-apiserver
+	$(HK) build --version $(VERSION) --patches no-loopback-fix --target kube-apiserver
 
 # hyperkube:$(VERSION) on an offline Alpine-like base (no registry here); with a registry:
 # $(HK) image build --version $(VERSION) --base alpine:3.15@sha256:<digest>
@@ -143,7 +144,7 @@ backports-built: $(addprefix backport-,$(BACKPORTS))
 
 # One table, every release: series applies, upstream tests, unpatched vs patched under the profile
 # that kills it, DNS queries, and SIGTERM at 20 s during that outage for upstream and the series
-# without 0001 (make test asserts the boots through TestBackports).
+# without the loopback fix (make test asserts the boots through TestBackports).
 comma := ,
 backports: hk
 	$(HK) backports --sigterm 20s --versions $(VERSION),$(subst $(eval) ,$(comma),$(strip $(BACKPORTS)))

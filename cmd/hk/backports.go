@@ -39,7 +39,7 @@ type backportRow struct {
 func runBackports(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("backports", "[--versions V1,V2] [--sigterm 20s] [--json]")
 	list := fs.String("versions", strings.Join(versions.Known(e.root), ","), "releases to report on (default: every pinned release)")
-	sigterm := fs.Duration("sigterm", 0, "also send SIGTERM this long after start to upstream and to the series without 0001, under the killer profile, and report their exits (0: skip)")
+	sigterm := fs.Duration("sigterm", 0, "also send SIGTERM this long after start to upstream and to the series without the loopback fix, under the killer profile, and report their exits (0: skip)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -132,10 +132,7 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 	if sigterm <= 0 {
 		return row
 	}
-	retryOnly, err := withoutLoopbackFix(e, version)
-	if err != nil {
-		return fail(err)
-	}
+	retryOnly := series.NoLoopbackFix
 	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly, Target: "kube-apiserver", SharedDir: e.sharedBuilds(),
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 	if err != nil {
@@ -155,25 +152,6 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 		}
 	}
 	return row
-}
-
-// withoutLoopbackFix selects every patch of the release's series but 0001.
-func withoutLoopbackFix(e *env, version string) (string, error) {
-	minor, err := versions.Minor(version)
-	if err != nil {
-		return "", err
-	}
-	s, err := series.Select(e.root, minor, series.All)
-	if err != nil {
-		return "", err
-	}
-	var nums []string
-	for _, p := range s.Patches {
-		if p.Number != "0001" {
-			nums = append(nums, p.Number)
-		}
-	}
-	return strings.Join(nums, ","), nil
 }
 
 func upstreamTestToLog(ctx context.Context, e *env, version, logPath string) ([]string, error) {
@@ -196,7 +174,7 @@ func writeBackportTable(w io.Writer, rows []backportRow) {
 	}
 	header := "RELEASE\tSERIES\tUPSTREAM TESTS\tPROFILE\tUNPATCHED\tPATCHED\tDNS QUERIES (patched)"
 	if sigterm {
-		header += "\tSIGTERM: UPSTREAM\tSIGTERM: WITHOUT 0001"
+		header += "\tSIGTERM: UPSTREAM\tSIGTERM: NO LOOPBACK FIX"
 	}
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {

@@ -93,7 +93,7 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("build", "[--version V] [--patches all|none|NNNN[,NNNN]] [--arch A] [--target hyperkube|COMPONENT] [--json]")
 	version := fs.String("version", "v1.37.2", "Kubernetes release (pins in build/versions)")
 	arch := fs.String("arch", runtime.GOARCH, "target architecture (linux): "+strings.Join(build.Arches, ", "))
-	patches := fs.String("patches", series.All, "which patches of patches/<minor>/ to apply: all, none, or numbers like 0002")
+	patches := fs.String("patches", series.All, "which patches of patches/<minor>/ to apply: all, none, no-loopback-fix (all but the loopback client fix), or numbers like 0002")
 	target := fs.String("target", build.Hyperkube, "hyperkube, or one component built alone from upstream's ./cmd/<component> (e.g. kube-apiserver: what the lab boots)")
 	asJSON := fs.Bool("json", false, "print the provenance record as JSON")
 	if err := parse(fs, args); err != nil {

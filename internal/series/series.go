@@ -4,6 +4,7 @@ package series
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -30,19 +31,29 @@ type Patch struct {
 type Series struct {
 	Minor   string
 	Patches []Patch
+	// Named is the selection's name when it is a named subset (NoLoopbackFix), "" otherwise.
+	Named string
 }
 
 // Selection values accepted by Select.
 const (
 	All  = "all"
 	None = "none"
+	// NoLoopbackFix is every patch but those that change how the loopback client picks its host
+	// (they touch loopbackFixFile): the retry and shutdown patches alone, the lab's control for
+	// what retrying does without the fix. Named, not numbered, so it means the same in every
+	// release's series whatever the patches' numbers.
+	NoLoopbackFix = "no-loopback-fix"
 )
+
+// loopbackFixFile is the file where k8s.io/apiserver picks the loopback client's host.
+const loopbackFixFile = "staging/src/k8s.io/apiserver/pkg/server/config_selfclient"
 
 // Dir returns the directory holding the series for a minor, under root.
 func Dir(root, minor string) string { return filepath.Join(root, "patches", minor) }
 
-// Select reads patches/<minor>/ and keeps the patches named by selection: "all", "none", or a
-// comma-separated list of patch numbers ("0002" or "0001,0002").
+// Select reads patches/<minor>/ and keeps the patches named by selection: "all", "none",
+// NoLoopbackFix, or a comma-separated list of patch numbers ("0002" or "0001,0002").
 func Select(root, minor, selection string) (*Series, error) {
 	dir := Dir(root, minor)
 	files, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9][0-9]-*.patch"))
@@ -58,7 +69,7 @@ func Select(root, minor, selection string) (*Series, error) {
 		return nil, fmt.Errorf("no patches in %s", dir)
 	}
 	byNumber := map[string]Patch{}
-	var all []Patch
+	var all, noLoopbackFix []Patch
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -67,9 +78,19 @@ func Select(root, minor, selection string) (*Series, error) {
 		p := Patch{Number: filepath.Base(f)[:4], Name: filepath.Base(f), Path: f, SHA256: fmt.Sprintf("%x", sha256.Sum256(data))}
 		all = append(all, p)
 		byNumber[p.Number] = p
+		if !bytes.Contains(data, []byte(" b/"+loopbackFixFile)) {
+			noLoopbackFix = append(noLoopbackFix, p)
+		}
 	}
-	if selection == All || selection == "" {
+	switch selection {
+	case All, "":
 		s.Patches = all
+		return s, nil
+	case NoLoopbackFix:
+		if len(noLoopbackFix) == len(all) {
+			return nil, fmt.Errorf("no patch in %s touches %s: %s selects the whole series", dir, loopbackFixFile, NoLoopbackFix)
+		}
+		s.Patches, s.Named = noLoopbackFix, NoLoopbackFix
 		return s, nil
 	}
 	seen := map[string]bool{}
@@ -90,12 +111,14 @@ func Select(root, minor, selection string) (*Series, error) {
 }
 
 // Label names the selection for output paths: "" for the whole series, "unpatched" for none,
-// "p0002" or "p0001-0003" for a subset.
+// the name of a named subset ("no-loopback-fix"), "p0002" or "p0001-0003" for another subset.
 func (s *Series) Label(root string) string {
 	full, err := Select(root, s.Minor, All)
 	switch {
 	case len(s.Patches) == 0:
 		return "unpatched"
+	case s.Named != "":
+		return s.Named
 	case err == nil && len(full.Patches) == len(s.Patches):
 		return ""
 	}

@@ -90,3 +90,45 @@ func TestFindHunk(t *testing.T) {
 		t.Errorf("findHunk y.go = %d, want 1", n)
 	}
 }
+
+func TestSelectNoLoopbackFix(t *testing.T) {
+	root := t.TempDir()
+	dir := Dir(root, "v1.37")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	touches := func(file string) string {
+		return "diff --git a/" + file + " b/" + file + "\n"
+	}
+	for name, content := range map[string]string{
+		"0001-never-a-name.patch":  touches("staging/src/k8s.io/apiserver/pkg/server/config_selfclient.go"),
+		"0002-prefer-ipv4.patch":   touches("staging/src/k8s.io/apiserver/pkg/server/config_selfclient_unix.go"),
+		"0003-hooks.patch":         touches("staging/src/k8s.io/apiserver/pkg/server/hooks.go"),
+		"0004-repair-retry.patch":  touches("pkg/registry/core/rest/storage_core.go"),
+		"0005-mentions-only.patch": "Refs config_selfclient.go in the message\n" + touches("pkg/registry/rbac/rest/storage_rbac.go"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Select(root, "v1.37", NoLoopbackFix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range s.Patches {
+		got = append(got, p.Number)
+	}
+	if diff := cmp.Diff([]string{"0003", "0004", "0005"}, got); diff != "" {
+		t.Errorf("patches (-want +got):\n%s", diff)
+	}
+	if l := s.Label(root); l != NoLoopbackFix {
+		t.Errorf("label %q, want %q", l, NoLoopbackFix)
+	}
+
+	// A series without the loopback fix has nothing to leave out: say so rather than build it all.
+	other := writeSeries(t, "0001-a.patch")
+	if _, err := Select(other, "v1.37", NoLoopbackFix); err == nil || !strings.Contains(err.Error(), "selects the whole series") {
+		t.Errorf("want an error for a series that does not touch the loopback client, got %v", err)
+	}
+}

@@ -39,7 +39,7 @@ func repoRoot(t *testing.T) string {
 var builds = map[string]string{
 	"patched":      version + "/hyperkube",                                     // the whole series
 	"unpatched":    version + "-unpatched-kube-apiserver/kube-apiserver",       // upstream as is: the control
-	"repair-retry": version + "-p0002-0003-0004-kube-apiserver/kube-apiserver", // the series without the loopback fix
+	"repair-retry": version + "-no-loopback-fix-kube-apiserver/kube-apiserver", // the series without the loopback fix
 }
 
 // notBuilt skips a test whose binary is missing, or fails it under HK_REQUIRE_BINARIES=1, which
