@@ -151,13 +151,13 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			setup: func(t *testing.T, root string) {
 				editPatch(t, root, "0001-", func(s string) string {
 					// Change a context line of the first hunk of config_selfclient.go.
-					return strings.Replace(s, "\n \t\treturn nil, nil\n \t}\n \n-\thost, port, err := LoopbackHostPort(",
-						"\n \t\treturn nil, nil // changed\n \t}\n \n-\thost, port, err := LoopbackHostPort(", 1)
+					return strings.Replace(s, "\n // LoopbackHostPort returns the host and port loopback REST clients should use\n-// to contact the server.\n",
+						"\n // LoopbackHostPort returns the host and port loopback clients should use\n-// to contact the server.\n", 1)
 				})
 			},
 			args: []string{"build"},
 			want: []string{"patch 0001-apiserver-never-resolve-a-name-for-the-loopback-client.patch does not apply",
-				"staging/src/k8s.io/apiserver/pkg/server/config_selfclient.go: hunk #1 (@@ -33,7 +33,7 @@)"},
+				"staging/src/k8s.io/apiserver/pkg/server/config_selfclient.go: hunk #1 (@@ -63,7 +63,8 @@)"},
 		},
 		{
 			name: "corrupt patch",

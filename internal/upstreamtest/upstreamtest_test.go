@@ -19,7 +19,9 @@ func TestPackagesOfTheV137Series(t *testing.T) {
 	}
 	want := []string{
 		"k8s.io/apiserver/pkg/server",
+		"k8s.io/component-helpers/apimachinery/lease",
 		"k8s.io/kubernetes/pkg/registry/core/rest",
+		"k8s.io/kubernetes/pkg/registry/core/service/internal/initialrepair",
 		"k8s.io/kubernetes/pkg/registry/core/service/ipallocator/controller",
 		"k8s.io/kubernetes/pkg/registry/core/service/portallocator/controller",
 		"k8s.io/kubernetes/pkg/registry/rbac/rest",
