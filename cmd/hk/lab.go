@@ -69,6 +69,7 @@ type labFlags struct {
 	deadline *time.Duration
 	hold     *time.Duration
 	dnsBack  *time.Duration
+	stall    *time.Duration
 	keep     *bool
 	asJSON   *bool
 	// Lifecycle events during a boot.
@@ -82,6 +83,7 @@ func addLabFlags(fs *flag.FlagSet) *labFlags {
 		deadline: fs.Duration("deadline", 150*time.Second, "how long to wait for /readyz"),
 		hold:     fs.Duration("hold", 60*time.Second, "how long to keep watching after ready"),
 		dnsBack:  fs.Duration("dns-back", lab.DefaultTransientDNSBack, "transient profile: when the nameservers start answering"),
+		stall:    fs.Duration("etcd-stall", lab.DefaultEtcdStall, "etcd-stall profile: how long etcd stays frozen once the apiserver serves"),
 		keep:     fs.Bool("keep", false, "keep the work directory (logs, certificates) for inspection"),
 		asJSON:   fs.Bool("json", false, "print JSON"),
 		termAfter: fs.Duration("term-after", 0,
@@ -98,6 +100,12 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 	}
 	if p.DNSAnswersAfter > 0 {
 		p.DNSAnswersAfter = *f.dnsBack
+	}
+	if p.EtcdStallFor > 0 {
+		if *f.stall <= 0 {
+			return lab.Options{}, fmt.Errorf("--etcd-stall must be positive, got %v", *f.stall)
+		}
+		p.EtcdStallFor = *f.stall
 	}
 	etcd := *f.etcd
 	if etcd == "" {

@@ -178,7 +178,12 @@ func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, p
 	if err != nil {
 		return nil, err
 	}
+	stall := stallEtcd(cfg.Profile.EtcdStallFor, etcd, api, func() bool {
+		ok, failing := probe(client, cfg.PKI.Token, 0)
+		return ok || len(failing) > 0
+	})
 	b := watch(ctx, cfg, client, api)
+	b.EtcdStalledAfter, b.EtcdResumedAfter = stall.end()
 	phase("boot %d: %s (ready %.1fs, exited %.1fs)", n+1, b.Outcome, b.ReadyAfter, b.ExitedAfter)
 	if powerCut {
 		api.kill()
@@ -222,6 +227,65 @@ func startEtcd(ctx context.Context, cfg *sandboxConfig, logName string) (*proces
 		return nil, err
 	}
 	return etcd, nil
+}
+
+// etcdStall freezes etcd while the apiserver runs; end resumes it.
+type etcdStall struct {
+	stop                       chan struct{}
+	done                       chan struct{}
+	stalledAfter, resumedAfter float64
+}
+
+// stallEtcd freezes etcd with SIGSTOP for d once the apiserver serves (answers /readyz at all:
+// its listener accepts connections long before that), and resumes it with SIGCONT after d, when
+// the apiserver exits, or at end: etcd is never left frozen.
+func stallEtcd(d time.Duration, etcd, api *process, serving func() bool) *etcdStall {
+	s := &etcdStall{stop: make(chan struct{}), done: make(chan struct{}), stalledAfter: -1, resumedAfter: -1}
+	if d <= 0 {
+		close(s.done)
+		return s
+	}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(probePeriod)
+		defer tick.Stop()
+		for !serving() {
+			select {
+			case <-s.stop:
+				return
+			case <-api.exited:
+				return
+			case <-tick.C:
+			}
+		}
+		if err := etcd.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			return
+		}
+		s.stalledAfter = time.Since(api.started).Seconds()
+		phase("etcd frozen at %.1fs for %v", s.stalledAfter, d)
+		resume := time.NewTimer(d)
+		defer resume.Stop()
+		select {
+		case <-resume.C:
+		case <-s.stop:
+		case <-api.exited:
+		}
+		_ = etcd.cmd.Process.Signal(syscall.SIGCONT)
+		s.resumedAfter = time.Since(api.started).Seconds()
+		phase("etcd resumed at %.1fs", s.resumedAfter)
+	}()
+	return s
+}
+
+// end resumes etcd if it is still frozen and returns when it was frozen and resumed.
+func (s *etcdStall) end() (stalledAfter, resumedAfter float64) {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	return s.stalledAfter, s.resumedAfter
 }
 
 // apiserverAddr is where the i-th apiserver of a sandbox listens and advertises itself.

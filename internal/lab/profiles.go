@@ -24,7 +24,14 @@ type Profile struct {
 	// DNSAnswersAfter is when the nameservers start answering; 0 means never (blackholed),
 	// a negative value means from the start (working DNS).
 	DNSAnswersAfter time.Duration `json:"dnsAnswersAfter"`
+	// EtcdStallFor > 0 freezes etcd (SIGSTOP) for that long as soon as the apiserver serves (its
+	// secure port accepts connections), then resumes it (SIGCONT): an outage that is not DNS.
+	EtcdStallFor time.Duration `json:"etcdStallFor,omitempty"`
 }
+
+// DefaultEtcdStall is how long etcd stays frozen in the etcd-stall profile: longer than
+// upstream's one-minute bound on the first service repair, shorter than the series' 5 minutes.
+const DefaultEtcdStall = 90 * time.Second
 
 const (
 	hostsWithLocalhost = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n192.0.2.10\tlab\n"
@@ -56,6 +63,11 @@ var profiles = map[string]Profile{
 		Name: "transient", Description: "routes come back: like field with options timeout:7 attempts:5 (105 s per lookup, 7 s per query) until the nameservers answer at 90 s (--dns-back)",
 		DisableIPv6: true, NSSwitch: dnsFirst, Hosts: hostsWithLocalhost, Nameservers: 3, ResolvOptions: "timeout:7 attempts:5",
 		DNSAnswersAfter: DefaultTransientDNSBack,
+	},
+	"etcd-stall": {
+		Name: "etcd-stall", Description: "name resolution healthy, but etcd frozen (SIGSTOP) for 90 s as soon as the apiserver serves (--etcd-stall): a stalled disk or a peer catching up after a power cut",
+		NSSwitch: filesFirst, Hosts: hostsWithLocalhost, Nameservers: 3, DNSAnswersAfter: -1,
+		EtcdStallFor: DefaultEtcdStall,
 	},
 	"no-localhost": {
 		Name: "no-localhost", Description: "IPv6 off, no nsswitch.conf, /etc/hosts without localhost, 3 nameservers that drop packets",

@@ -46,6 +46,10 @@ type Boot struct {
 	// RetriesAfter are the times, from the apiserver's start, at which it logged a failed first
 	// repair and a retry (storms only).
 	RetriesAfter []float64 `json:"retriesAfterSeconds,omitempty"`
+	// EtcdStalledAfter and EtcdResumedAfter are when the lab froze and resumed etcd, from the
+	// apiserver's start; -1 if it did not.
+	EtcdStalledAfter float64 `json:"etcdStalledAfterSeconds"`
+	EtcdResumedAfter float64 `json:"etcdResumedAfterSeconds"`
 	// Note records a lab step that could not be done (not an apiserver failure).
 	Note string `json:"note,omitempty"`
 	// NotReadyChecks are the /readyz checks that failed at the last failing probe.
@@ -113,6 +117,9 @@ func WriteRecord(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "ready:     %s\n", seconds(b.ReadyAfter))
 		if b.Outcome == OutcomeReady {
 			fmt.Fprintf(w, "alive:     %.0fs after ready\n", b.AliveAfterReady)
+		}
+		if b.EtcdStalledAfter >= 0 {
+			fmt.Fprintf(w, "etcd:      frozen at %.1fs, resumed at %s\n", b.EtcdStalledAfter, seconds(b.EtcdResumedAfter))
 		}
 		if b.TermSentAfter >= 0 {
 			fmt.Fprintf(w, "sigterm:   at %.1fs\n", b.TermSentAfter)

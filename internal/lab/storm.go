@@ -18,6 +18,9 @@ func storm(ctx context.Context, cfg *sandboxConfig, client *http.Client) ([]Boot
 	if cfg.Apiservers > maxApiservers {
 		return nil, fmt.Errorf("at most %d apiservers in a storm, asked for %d", maxApiservers, cfg.Apiservers)
 	}
+	if cfg.Profile.EtcdStallFor > 0 {
+		return nil, fmt.Errorf("profile %s freezes etcd under one apiserver; a storm does not support it", cfg.Profile.Name)
+	}
 	etcd, err := startEtcd(ctx, cfg, "etcd-storm.log")
 	if err != nil {
 		return nil, err
@@ -27,7 +30,7 @@ func storm(ctx context.Context, cfg *sandboxConfig, client *http.Client) ([]Boot
 	apis := make([]*process, cfg.Apiservers)
 	boots := make([]Boot, cfg.Apiservers)
 	for i := range apis {
-		boots[i] = Boot{Apiserver: i + 1, ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1, LoopbackHost: "none"}
+		boots[i] = Boot{Apiserver: i + 1, ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1, EtcdStalledAfter: -1, EtcdResumedAfter: -1, LoopbackHost: "none"}
 		if apis[i], err = startApiserver(cfg, i, stormLog(cfg, i)); err != nil {
 			for _, a := range apis[:i] {
 				a.kill()

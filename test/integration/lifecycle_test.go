@@ -121,3 +121,38 @@ func TestRestartStormReadyAfterOutage(t *testing.T) {
 		}
 	}
 }
+
+// An outage that is not DNS: etcd frozen (SIGSTOP) for 90 s as soon as the apiserver serves, with
+// name resolution healthy. Upstream's repair hook gives up after its minute and the process exits
+// (no DNS query involved); the whole series, whose hooks retry within 5 minutes, is ready once
+// etcd is back. The stall starts at once and lasts longer than the minute, so upstream's outcome
+// does not race anything.
+func TestEtcdStallLongerThanAMinute(t *testing.T) {
+	t.Parallel()
+	for _, build := range []string{"patched", "unpatched"} {
+		t.Run(build, func(t *testing.T) {
+			t.Parallel()
+			b := bootWith(t, lab.Options{Binary: binary(t, build), Etcd: etcdBinary(t),
+				Deadline: lab.DefaultEtcdStall + 60*time.Second, Hold: 5 * time.Second}, "etcd-stall", nil)
+			t.Logf("%s: etcd frozen at %.1fs, resumed at %.1fs; %s", build, b.EtcdStalledAfter, b.EtcdResumedAfter, describe(b))
+			if b.EtcdStalledAfter < 0 || b.EtcdResumedAfter < 0 {
+				t.Fatalf("the lab did not freeze and resume etcd: %s", describe(b))
+			}
+			if b.DNSQueries != 0 {
+				t.Errorf("%d DNS queries: this outage must not involve DNS", b.DNSQueries)
+			}
+			if build == "unpatched" {
+				if b.Outcome != lab.OutcomeExited || b.ExitedAfter > b.EtcdResumedAfter {
+					t.Fatalf("expected upstream to exit while etcd was frozen: %s", describe(b))
+				}
+				if want := `PostStartHook "start-service-ip-repair-controllers" failed`; !strings.Contains(b.FatalLine, want) {
+					t.Errorf("fatal line %q, want %q", b.FatalLine, want)
+				}
+				return
+			}
+			if b.Outcome != lab.OutcomeReady || b.ReadyAfter < b.EtcdResumedAfter {
+				t.Fatalf("expected ready after etcd came back at %.1fs: %s", b.EtcdResumedAfter, describe(b))
+			}
+		})
+	}
+}
