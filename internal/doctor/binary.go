@@ -27,11 +27,12 @@ type Binary struct {
 	// patch numbers of the series in this checkout that give that digest, when one does.
 	Series  string   `json:"series,omitempty"`
 	Patches []string `json:"patches,omitempty"`
-	// LoopbackFix and RepairRetry say whether the binary has patches 0001 and 0002 (nil: unknown).
+	// LoopbackFix says whether the binary has patch 0001 (never a name for the loopback host) and
+	// RepairRetry whether it retries the first repair (nil: unknown).
 	LoopbackFix *bool `json:"loopbackFix"`
 	RepairRetry *bool `json:"repairRetry"`
 	// LoopbackByListener says whether the binary picks the loopback address by its listener's
-	// real mode (series v2's 0001): 127.0.0.1 on a dual-stack wildcard even while ::1 exists.
+	// real mode (series v2's 0001, v3's 0002): 127.0.0.1 on a dual-stack wildcard even while ::1 exists.
 	LoopbackByListener *bool    `json:"loopbackByListener"`
 	Problems           []string `json:"problems,omitempty"`
 }
@@ -41,7 +42,7 @@ var (
 	versionRE  = regexp.MustCompile(`v1\.(\d+)\.(\d+)\S*`)
 	// retryMarker is logged only by the repair-retry patch.
 	retryMarker = []byte("Initial repair failed, will retry")
-	// listenerMarker is a function name of series v2's 0001; Go keeps function names in
+	// listenerMarker is a function name of series v2's 0001 and v3's 0002; Go keeps function names in
 	// stripped binaries (they serve tracebacks).
 	listenerMarker = []byte("k8s.io/apiserver/pkg/server.listenerIPv6WildcardMode")
 )

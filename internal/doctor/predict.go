@@ -279,7 +279,7 @@ func (r *Report) fixes() {
 		if r.Binary != nil && r.Binary.LoopbackFix != nil && *r.Binary.LoopbackFix {
 			after = "after a restart it dials 127.0.0.1"
 		}
-		r.Fixes = append(r.Fixes, "safe only while IPv6 stays on: disabling IPv6 while the apiserver runs removes ::1 and breaks its loopback client, which keeps dialling ::1 (kubernetes#95706); "+after+"; run the series v2 hyperkube (0001 dials 127.0.0.1 on a dual-stack listener) to be safe either way")
+		r.Fixes = append(r.Fixes, "safe only while IPv6 stays on: disabling IPv6 while the apiserver runs removes ::1 and breaks its loopback client, which keeps dialling ::1 (kubernetes#95706); "+after+"; run our hyperkube (series v3's 0002 dials 127.0.0.1 on a dual-stack listener) to be safe either way")
 		return
 	}
 	r.Fixes = append(r.Fixes, "run the patched hyperkube (series 0001): the loopback client dials 127.0.0.1/::1 and never resolves a name")
