@@ -377,6 +377,9 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 				readyAt = time.Now()
 				b.ReadyAfter = readyAt.Sub(api.started).Seconds()
 				b.LoopbackHost = loopbackHost()
+				if err := readLoopbackCert(b); err != nil {
+					phase("%v", err) // not the apiserver's failure: the fields stay empty
+				}
 			} else if len(failing) > 0 {
 				b.NotReadyChecks = failing
 				if time.Since(lastPhase) >= phaseEvery {
@@ -511,6 +514,27 @@ func probe(client *http.Client, token string, i int) (bool, []string) {
 		}
 	}
 	return false, failing
+}
+
+// readLoopbackCert records the lifetime of the certificate the apiserver serves to its own
+// loopback client: an in-memory certificate, selected by the SNI name the client sends. Releases
+// before kubernetes#130047 sign it for one year, after which the loopback client fails.
+func readLoopbackCert(b *Boot) error {
+	_, port := apiserverAddr(0)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: probeTimeout}, "tcp", net.JoinHostPort("127.0.0.1", port),
+		&tls.Config{ServerName: "apiserver-loopback-client", InsecureSkipVerify: true}) // #nosec G402 -- only read, never trusted
+	if err != nil {
+		return fmt.Errorf("read the loopback certificate: %w", err)
+	}
+	defer conn.Close()
+	certs := conn.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("read the loopback certificate: none served")
+	}
+	c := certs[0]
+	b.LoopbackCertDays = c.NotAfter.Sub(c.NotBefore).Hours() / 24
+	b.LoopbackCertNotAfter = c.NotAfter.UTC().Format(time.RFC3339)
+	return nil
 }
 
 // loopbackHost reads the sandbox's TCP tables for established connections to the secure port

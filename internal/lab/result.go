@@ -50,6 +50,11 @@ type Boot struct {
 	// apiserver's start; -1 if it did not.
 	EtcdStalledAfter float64 `json:"etcdStalledAfterSeconds"`
 	EtcdResumedAfter float64 `json:"etcdResumedAfterSeconds"`
+	// LoopbackCertDays is the lifetime of the certificate the apiserver serves to its loopback
+	// client (SNI apiserver-loopback-client), read once it is ready; LoopbackCertNotAfter is its
+	// expiry (RFC 3339). 0 and "" when not read.
+	LoopbackCertDays     float64 `json:"loopbackCertDays,omitempty"`
+	LoopbackCertNotAfter string  `json:"loopbackCertNotAfter,omitempty"`
 	// Note records a lab step that could not be done (not an apiserver failure).
 	Note string `json:"note,omitempty"`
 	// NotReadyChecks are the /readyz checks that failed at the last failing probe.
@@ -117,6 +122,9 @@ func WriteRecord(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "ready:     %s\n", seconds(b.ReadyAfter))
 		if b.Outcome == OutcomeReady {
 			fmt.Fprintf(w, "alive:     %.0fs after ready\n", b.AliveAfterReady)
+		}
+		if b.LoopbackCertNotAfter != "" {
+			fmt.Fprintf(w, "loopback:  certificate valid %.0f days, until %s\n", b.LoopbackCertDays, b.LoopbackCertNotAfter)
 		}
 		if b.EtcdStalledAfter >= 0 {
 			fmt.Fprintf(w, "etcd:      frozen at %.1fs, resumed at %s\n", b.EtcdStalledAfter, seconds(b.EtcdResumedAfter))
