@@ -27,6 +27,30 @@ import (
 // SandboxCommand is the hidden hk subcommand the sandbox's init runs.
 const SandboxCommand = "__lab-sandbox"
 
+// NoIPv6Command is the hidden hk subcommand that execs the rest of its arguments unable to make
+// an AF_INET6 socket (the ipv6-absent profile).
+const NoIPv6Command = "__lab-no-ipv6"
+
+// NoIPv6Main execs args under sandbox.ExecWithoutIPv6; it returns only when that fails.
+func NoIPv6Main(args []string) int {
+	err := sandbox.ExecWithoutIPv6(args)
+	fmt.Fprintln(os.Stderr, NoIPv6Command+":", err)
+	return 1
+}
+
+// withProfile prefixes argv as the profile requires: hk itself re-executing into argv without
+// IPv6 sockets when the profile has IPv6 absent.
+func withProfile(p Profile, argv []string) ([]string, error) {
+	if !p.IPv6Absent {
+		return argv, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{self, NoIPv6Command}, argv...), nil
+}
+
 const (
 	advertiseIP = "192.0.2.10" // on lo inside the sandbox only (TEST-NET-1, never routed)
 	securePort  = "6443"
@@ -213,12 +237,16 @@ func queriesSince(dns *dnshole.Server, seen int) (int, map[string]int) {
 
 // startEtcd starts the lab's etcd on its data directory and waits until it is healthy.
 func startEtcd(ctx context.Context, cfg *sandboxConfig, logName string) (*process, error) {
-	etcd, err := startProcess("etcd", []string{cfg.Etcd,
+	argv, err := withProfile(cfg.Profile, []string{cfg.Etcd,
 		"--name=lab", "--data-dir=" + filepath.Join(cfg.Work, "etcd-data"),
 		"--listen-client-urls=" + etcdClient, "--advertise-client-urls=" + etcdClient,
 		"--listen-peer-urls=" + etcdPeer, "--initial-advertise-peer-urls=" + etcdPeer,
 		"--initial-cluster=lab=" + etcdPeer, "--listen-metrics-urls=",
-	}, filepath.Join(cfg.Work, logName))
+	})
+	if err != nil {
+		return nil, err
+	}
+	etcd, err := startProcess("etcd", argv, filepath.Join(cfg.Work, logName))
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +324,11 @@ func apiserverAddr(i int) (ip, port string) {
 // startApiserver starts the i-th apiserver of the sandbox.
 func startApiserver(cfg *sandboxConfig, i int, logPath string) (*process, error) {
 	ip, port := apiserverAddr(i)
-	return startProcess("kube-apiserver", append(append([]string{}, cfg.Apiserver...),
+	prefix, err := withProfile(cfg.Profile, cfg.Apiserver)
+	if err != nil {
+		return nil, err
+	}
+	return startProcess("kube-apiserver", append(append([]string{}, prefix...),
 		"--etcd-servers="+etcdClient,
 		"--bind-address=0.0.0.0", "--secure-port="+port, "--advertise-address="+ip,
 		"--tls-cert-file="+cfg.PKI.ServingCert, "--tls-private-key-file="+cfg.PKI.ServingKey,

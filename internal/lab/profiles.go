@@ -24,6 +24,9 @@ type Profile struct {
 	// DNSAnswersAfter is when the nameservers start answering; 0 means never (blackholed),
 	// a negative value means from the start (working DNS).
 	DNSAnswersAfter time.Duration `json:"dnsAnswersAfter"`
+	// IPv6Absent makes every socket(AF_INET6, …) of etcd and the apiserver fail with
+	// EAFNOSUPPORT (a seccomp filter), as on a host booted with ipv6.disable=1.
+	IPv6Absent bool `json:"ipv6Absent,omitempty"`
 	// EtcdStallFor > 0 freezes etcd (SIGSTOP) for that long as soon as the apiserver serves (its
 	// secure port accepts connections), then resumes it (SIGCONT): an outage that is not DNS.
 	EtcdStallFor time.Duration `json:"etcdStallFor,omitempty"`
@@ -68,6 +71,10 @@ var profiles = map[string]Profile{
 		Name: "etcd-stall", Description: "name resolution healthy, but etcd frozen (SIGSTOP) for 90 s as soon as the apiserver serves (--etcd-stall): a stalled disk or a peer catching up after a power cut",
 		NSSwitch: filesFirst, Hosts: hostsWithLocalhost, Nameservers: 3, DNSAnswersAfter: -1,
 		EtcdStallFor: DefaultEtcdStall,
+	},
+	"ipv6-absent": {
+		Name: "ipv6-absent", Description: "field on a host booted with ipv6.disable=1: no AF_INET6 socket can be made (seccomp), hosts: dns files, 3 nameservers that drop packets",
+		DisableIPv6: true, IPv6Absent: true, NSSwitch: dnsFirst, Hosts: hostsWithLocalhost, Nameservers: 3,
 	},
 	"no-localhost": {
 		Name: "no-localhost", Description: "IPv6 off, no nsswitch.conf, /etc/hosts without localhost, 3 nameservers that drop packets",

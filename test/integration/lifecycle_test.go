@@ -156,3 +156,21 @@ func TestEtcdStallLongerThanAMinute(t *testing.T) {
 		})
 	}
 }
+
+// IPv6 absent (a host booted with ipv6.disable=1, modelled by a seccomp filter that refuses
+// AF_INET6 sockets) under the field's DNS hazard: Go then opens an IPv4 listener, which reports
+// 0.0.0.0, so even upstream dials 127.0.0.1 and never resolves "localhost". The hazard needs IPv6
+// present but disabled (a dual-stack socket without ::1), not IPv6 absent.
+func TestIPv6AbsentIsNotAHazard(t *testing.T) {
+	t.Parallel()
+	for _, build := range []string{"patched", "unpatched"} {
+		t.Run(build, func(t *testing.T) {
+			t.Parallel()
+			b := bootWith(t, lab.Options{Binary: binary(t, build), Etcd: etcdBinary(t),
+				Deadline: 150 * time.Second, Hold: 2 * time.Second}, "ipv6-absent", nil)
+			if b.Outcome != lab.OutcomeReady || b.DNSQueries != 0 || b.LoopbackHost != "127.0.0.1" {
+				t.Errorf("expected ready with no DNS query and loopback 127.0.0.1: %s", describe(b))
+			}
+		})
+	}
+}
