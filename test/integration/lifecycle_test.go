@@ -34,9 +34,10 @@ func TestSIGTERMDuringOutageExitsZero(t *testing.T) {
 			if strings.HasPrefix(b.FatalLine, "F") {
 				t.Errorf("fatal line after SIGTERM: %q", b.FatalLine)
 			}
-			// kube-apiserver's own shutdown timeout is 60 s.
-			if d := b.ExitedAfter - b.TermSentAfter; d > 60 {
-				t.Errorf("exited %.1fs after SIGTERM, want within 60s", d)
+			// Within kubeadm's default grace period for its static pods, after which the kubelet
+			// sends SIGKILL (series v2 without the loopback fix took 30.9 s here; 0009 fixed it).
+			if d := b.ExitedAfter - b.TermSentAfter; d > 30 {
+				t.Errorf("exited %.1fs after SIGTERM, want within kubeadm's 30s grace period", d)
 			}
 		})
 	}
