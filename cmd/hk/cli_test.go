@@ -126,8 +126,8 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		},
 		{
 			name: "unknown patch number",
-			args: []string{"build", "--patches", "0009"},
-			want: []string{`patch "0009" is not in`},
+			args: []string{"build", "--patches", "0099"},
+			want: []string{`patch "0099" is not in`},
 		},
 		{
 			name: "tampered module",

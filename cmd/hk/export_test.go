@@ -67,7 +67,7 @@ func TestExportBadInput(t *testing.T) {
 		{"author without a name", []string{"--author", "jane@example.org", "--to", "NEW"}, `--author "jane@example.org": want "Name <mail@example.org>"`},
 		{"destination exists", []string{"--to", existing}, "already exists; export writes a new directory"},
 		{"bad branch name", []string{"--to", "NEW", "--branch", "a..b"}, `"a..b" is not a valid branch name`},
-		{"unknown patch", []string{"--to", "NEW", "--patches", "0009"}, `patch "0009" is not in`},
+		{"unknown patch", []string{"--to", "NEW", "--patches", "0099"}, `patch "0099" is not in`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "new")
