@@ -18,8 +18,9 @@ import (
 func init() {
 	subcommands["lab"] = subcommand{"boot etcd + kube-apiserver in a sandbox under a network profile (run, matrix, soak, profiles)", runLab}
 	subcommands["etcd"] = subcommand{"build out/etcd/<version>/etcd at the version a release pins", runEtcd}
-	hiddenCommands[lab.SandboxCommand] = lab.SandboxMain
-	hiddenCommands[lab.NoIPv6Command] = lab.NoIPv6Main
+	for name, main := range lab.HiddenCommands {
+		hiddenCommands[name] = main
+	}
 }
 
 func runEtcd(ctx context.Context, e *env, args []string) error {

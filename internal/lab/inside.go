@@ -31,6 +31,13 @@ const SandboxCommand = "__lab-sandbox"
 // an AF_INET6 socket (the ipv6-absent profile).
 const NoIPv6Command = "__lab-no-ipv6"
 
+// HiddenCommands are the entry points the lab re-executes its own binary into; every binary that
+// runs the lab (hk, the integration tests) dispatches them from its main.
+var HiddenCommands = map[string]func(args []string) int{
+	SandboxCommand: SandboxMain,
+	NoIPv6Command:  NoIPv6Main,
+}
+
 // NoIPv6Main execs args under sandbox.ExecWithoutIPv6; it returns only when that fails.
 func NoIPv6Main(args []string) int {
 	err := sandbox.ExecWithoutIPv6(args)

@@ -44,6 +44,9 @@ func TestDoctorAgreesWithTheLab(t *testing.T) {
 	unpatched, patched := binary(t, "unpatched"), binary(t, "patched")
 	for _, p := range lab.Profiles() {
 		t.Run(p.Name, func(t *testing.T) {
+			if p.EtcdStallFor > 0 {
+				t.Skip("the doctor reads a node's name resolution; an etcd stall is not in its /etc")
+			}
 			t.Parallel()
 			deadDNS := p
 			if deadDNS.DNSAnswersAfter > 0 {

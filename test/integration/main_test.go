@@ -19,11 +19,11 @@ import (
 
 const version = "v1.37.2"
 
-// TestMain lets the test binary act as the sandbox's init: lab.Run re-executes the running
-// binary with lab.SandboxCommand.
+// TestMain lets the test binary act as the sandbox's init and run the lab's other hidden
+// commands: lab.Run re-executes the running binary with them (lab.HiddenCommands).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == lab.SandboxCommand {
-		os.Exit(lab.SandboxMain(os.Args[2:]))
+	if main, ok := lab.HiddenCommands[firstArg()]; ok {
+		os.Exit(main(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }
@@ -159,4 +159,12 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 func describe(b lab.Boot) string {
 	return fmt.Sprintf("outcome=%s ready=%.1fs exited=%.1fs fatal=%q dns=%d loopback=%s",
 		b.Outcome, b.ReadyAfter, b.ExitedAfter, b.FatalLine, b.DNSQueries, b.LoopbackHost)
+}
+
+// firstArg is the binary's first argument, "" if none.
+func firstArg() string {
+	if len(os.Args) < 2 {
+		return ""
+	}
+	return os.Args[1]
 }
