@@ -132,14 +132,13 @@ func reportBackport(ctx context.Context, e *env, version string, sigterm time.Du
 	if sigterm <= 0 {
 		return row
 	}
-	retryOnly := series.NoLoopbackFix
-	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: retryOnly, Target: "kube-apiserver", SharedDir: e.sharedBuilds(),
+	res, err := build.Build(ctx, build.Options{Root: e.root, Version: version, Selection: series.NoLoopbackFix, Target: "kube-apiserver", SharedDir: e.sharedBuilds(),
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 	if err != nil {
 		return fail(err)
 	}
-	binaries[retryOnly] = res.Binary
-	for _, sel := range []string{series.None, retryOnly} {
+	binaries[series.NoLoopbackFix] = res.Binary
+	for _, sel := range []string{series.None, series.NoLoopbackFix} {
 		res, err := lab.Run(ctx, lab.Options{Binary: binaries[sel], Etcd: etcd, Profile: profile,
 			Deadline: 150 * time.Second, TermAfter: sigterm, Log: e.logf})
 		if err != nil && res == nil {

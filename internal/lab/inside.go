@@ -362,7 +362,7 @@ func phase(format string, args ...any) {
 // watching it for cfg.Hold after ready. With cfg.TermAfter it sends SIGTERM at that time and
 // watches the exit instead; with cfg.IPv6OffAfterReady it disables IPv6 while the server runs.
 func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *process) *Boot {
-	b := &Boot{ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1, LoopbackHost: "none"}
+	b := newBoot()
 	deadline := time.NewTimer(cfg.Deadline)
 	defer deadline.Stop()
 	tick := time.NewTicker(probePeriod)

@@ -27,8 +27,8 @@ type Profile struct {
 	// IPv6Absent makes every socket(AF_INET6, …) of etcd and the apiserver fail with
 	// EAFNOSUPPORT (a seccomp filter), as on a host booted with ipv6.disable=1.
 	IPv6Absent bool `json:"ipv6Absent,omitempty"`
-	// EtcdStallFor > 0 freezes etcd (SIGSTOP) for that long as soon as the apiserver serves (its
-	// secure port accepts connections), then resumes it (SIGCONT): an outage that is not DNS.
+	// EtcdStallFor > 0 freezes etcd (SIGSTOP) for that long as soon as the apiserver serves (answers
+	// /readyz at all), then resumes it (SIGCONT): an outage that is not DNS.
 	EtcdStallFor time.Duration `json:"etcdStallFor,omitempty"`
 }
 

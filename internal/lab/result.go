@@ -62,6 +62,12 @@ type Boot struct {
 	LogTail        []string `json:"logTail,omitempty"`
 }
 
+// newBoot is a boot before anything happened: every time -1 ("did not"), no loopback seen.
+func newBoot() *Boot {
+	return &Boot{ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1,
+		EtcdStalledAfter: -1, EtcdResumedAfter: -1, LoopbackHost: "none"}
+}
+
 // Result is one lab run: a binary under a profile, booted once (run) or many times (soak).
 type Result struct {
 	Binary  string `json:"binary"`

@@ -30,7 +30,8 @@ func storm(ctx context.Context, cfg *sandboxConfig, client *http.Client) ([]Boot
 	apis := make([]*process, cfg.Apiservers)
 	boots := make([]Boot, cfg.Apiservers)
 	for i := range apis {
-		boots[i] = Boot{Apiserver: i + 1, ReadyAfter: -1, ExitedAfter: -1, ExitCode: -1, TermSentAfter: -1, IPv6OffAfter: -1, EtcdStalledAfter: -1, EtcdResumedAfter: -1, LoopbackHost: "none"}
+		boots[i] = *newBoot()
+		boots[i].Apiserver = i + 1
 		if apis[i], err = startApiserver(cfg, i, stormLog(cfg, i)); err != nil {
 			for _, a := range apis[:i] {
 				a.kill()
