@@ -9,9 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/tree"
 	"github.com/hardened-hyperkube/hk/internal/upstreamcheck"
@@ -25,6 +29,7 @@ func init() {
 	subcommands["build"] = subcommand{"build out/<version>[-label]/hyperkube from pins and a patch series", runBuild}
 	subcommands["sizes"] = subcommand{"build the six components separately and compare their total size with hyperkube's", runSizes}
 	subcommands["upstream-test"] = subcommand{"run upstream's unit tests of every package the series touches, on the patched tree", runUpstreamTest}
+	subcommands["upstream-integration"] = subcommand{"upstream's test/integration packages that start kube-apiserver through the patched code, on the unpatched and the patched tree, compared", runUpstreamIntegration}
 	subcommands["upstream-check"] = subcommand{"gofmt, golangci-lint (the tree's configuration) and go test -race of the touched packages", runUpstreamCheck}
 }
 
@@ -169,10 +174,15 @@ func upstreamTest(ctx context.Context, e *env, version, patches string, w io.Wri
 }
 
 func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("upstream-check", "[--version V]")
+	fs := newFlags("upstream-check", "[--version V] [--platforms linux/amd64,windows/amd64,...]")
 	version := fs.String("version", "v1.37.2", "Kubernetes release")
+	platforms := fs.String("platforms", "", "GOOS/GOARCH pairs to type-check the touched packages for (default: every platform of the tree's test/typecheck)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var plats []string
+	if *platforms != "" {
+		plats = strings.Split(*platforms, ",")
 	}
 	o := build.Options{Root: e.root, Version: *version, Selection: series.All, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf}
 	t, err := build.Prepare(ctx, o)
@@ -188,7 +198,7 @@ func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	base := "upstream-" + t.Pins.Kubernetes.Version
-	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.machineCacheDir(), "tools"), LinkDir: filepath.Join(e.machineCacheDir(), "lint"), Log: e.logf, Progress: e.progress},
+	results, checkErr := upstreamcheck.Run(ctx, upstreamcheck.Options{ToolsDir: filepath.Join(e.machineCacheDir(), "tools"), LinkDir: filepath.Join(e.machineCacheDir(), "lint"), Log: e.logf, Progress: e.progress, Platforms: plats},
 		upstreamcheck.Tree{Dir: t.Dir, Base: base, Pkgs: pkgs, Dirs: dirs}, os.Stdout)
 	fmt.Printf("\nupstream-check %s (%d packages):\n", *version, len(pkgs))
 	for _, r := range results {
@@ -206,6 +216,110 @@ func runUpstreamCheck(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return checkErr
+}
+
+func runUpstreamIntegration(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("upstream-integration", "[--version V] [--packages controlplane,service,...] [--timeout 40m] [--list]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release (its tree must hold the packages)")
+	var names []string
+	for _, p := range upstreamtest.IntegrationPackages {
+		names = append(names, p.Name())
+	}
+	only := fs.String("packages", strings.Join(names, ","), "which of upstream's test/integration packages to run")
+	timeout := fs.Duration("timeout", 40*time.Minute, "each package's test timeout")
+	list := fs.Bool("list", false, "only print the packages, the tests of each that run, and why")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *list {
+		for _, p := range upstreamtest.IntegrationPackages {
+			fmt.Printf("%s\t%s\n\t%s\n", p.Dir, nonEmptyOr(p.Run, "every test"), p.Why)
+		}
+		return nil
+	}
+	var pkgs []upstreamtest.IntegrationPackage
+	for _, name := range strings.Split(*only, ",") {
+		i := slices.IndexFunc(upstreamtest.IntegrationPackages, func(p upstreamtest.IntegrationPackage) bool { return p.Name() == name })
+		if i < 0 {
+			return fmt.Errorf("unknown integration package %q (have %s)", name, strings.Join(names, ", "))
+		}
+		pkgs = append(pkgs, upstreamtest.IntegrationPackages[i])
+	}
+	pins, err := versions.Load(e.root, *version)
+	if err != nil {
+		return err
+	}
+	etcd, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+	if err != nil {
+		return err
+	}
+	runs := map[string]map[string]upstreamtest.TestCount{}
+	for _, sel := range []string{series.None, series.All} {
+		t, err := build.Prepare(ctx, build.Options{Root: e.root, Version: *version, Selection: sel, OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
+		if err != nil {
+			return err
+		}
+		runs[sel] = map[string]upstreamtest.TestCount{}
+		for _, p := range pkgs {
+			c, err := upstreamtest.RunIntegration(ctx, upstreamtest.IntegrationOptions{TreeDir: t.Dir, Etcd: etcd,
+				OutDir: filepath.Join(e.outDir(), "upstream-integration", *version, buildName(sel)), Timeout: *timeout, Log: e.logf}, p)
+			if err != nil {
+				return fmt.Errorf("%s on the %s tree: %w", p.Dir, buildName(sel), err)
+			}
+			e.logf("upstream-integration: %s on the %s tree: %d pass, %d fail, %d skip in %.0f s", p.Name(), buildName(sel), c.Pass, c.Fail, c.Skip, c.Elapsed)
+			runs[sel][p.Name()] = c
+		}
+	}
+	fmt.Printf("\nupstream-integration %s (our etcd %s; each package in its own network namespace):\n", *version, pins.Etcd)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tUNPATCHED pass/fail/skip\tTIME\tPATCHED pass/fail/skip\tTIME\tVERDICT")
+	var differ []string
+	var notes []string
+	for _, p := range pkgs {
+		c := upstreamtest.Compare(p.Name(), runs[series.None][p.Name()], runs[series.All][p.Name()])
+		verdict := "same"
+		if len(c.SeriesOnly) > 0 {
+			verdict = fmt.Sprintf("same, +%d of the series", len(c.SeriesOnly))
+		}
+		if !c.Same() {
+			verdict = "DIFFERENT"
+			differ = append(differ, p.Name())
+		}
+		u, pt := c.Unpatched, c.Patched
+		fmt.Fprintf(tw, "%s\t%d/%d/%d%s\t%.0f s\t%d/%d/%d%s\t%.0f s\t%s\n", p.Name(), u.Pass, u.Fail, u.Skip, pkgFailed(u), u.Elapsed,
+			pt.Pass, pt.Fail, pt.Skip, pkgFailed(pt), pt.Elapsed, verdict)
+		for _, t := range c.SeriesOnly {
+			notes = append(notes, fmt.Sprintf("%s: %s (the series' own): %s", p.Name(), t, pt.Tests[t]))
+		}
+		for _, t := range c.Regressions {
+			notes = append(notes, fmt.Sprintf("%s: %s passes unpatched, not patched (%s)", p.Name(), t, pt.Log))
+		}
+		for _, t := range c.Failing {
+			notes = append(notes, fmt.Sprintf("%s: %s does not pass: unpatched %s, patched %s (%s)", p.Name(), t, u.Tests[t], pt.Tests[t], pt.Log))
+		}
+	}
+	tw.Flush()
+	for _, n := range notes {
+		fmt.Println("  " + n)
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("upstream's integration tests differ between the unpatched and the patched tree in %s", strings.Join(differ, ", "))
+	}
+	return nil
+}
+
+func nonEmptyOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func pkgFailed(c upstreamtest.TestCount) string {
+	if c.PackageFailed {
+		return " (package FAIL)"
+	}
+	return ""
 }
 
 func runSizes(ctx context.Context, e *env, args []string) error {

@@ -23,6 +23,9 @@ const LintVersion = "v2.11.2"
 // is not in the module zip, so these linters are left out of the configuration we run.
 var pluginLinters = []string{"kubeapilinter", "logcheck", "sorted"}
 
+// pluginLintersNotRun are the plugin linters no check of ours runs (logcheck runs on its own).
+var pluginLintersNotRun = []string{"kubeapilinter", "sorted"}
+
 // lint runs golangci-lint with the tree's hack/golangci.yaml (less the plugin linters) on the
 // touched packages, reporting only what the series changed (--new-from-rev), as upstream's
 // presubmit does for a pull request. It runs once per module the packages belong to (the root,
@@ -32,7 +35,7 @@ var pluginLinters = []string{"kubeapilinter", "logcheck", "sorted"}
 // staging package gets another cache key (the trimmed path loses its @v0.0.0) and golangci-lint
 // compiled ~1,500 packages again.
 func lint(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
-	r := Result{Check: "golangci-lint", Note: "without the plugin linters " + strings.Join(pluginLinters, ", ") + " (hack/tools is not in the module zip)"}
+	r := Result{Check: "golangci-lint", Note: "without the plugin linters " + strings.Join(pluginLintersNotRun, ", ") + " (hack/tools is not in the module zip; logcheck runs on its own)"}
 	cfg, err := os.ReadFile(filepath.Join(t.Dir, "hack", "golangci.yaml"))
 	if err != nil {
 		return r, fmt.Errorf("the tree ships no golangci-lint configuration: %w", err)
@@ -182,34 +185,8 @@ func withoutPluginLinters(cfg []byte) []byte {
 	return []byte(strings.Join(out, "\n"))
 }
 
-// installLint builds golangci-lint at LintVersion from the Go module proxy into
-// ToolsDir/golangci-lint-<version>-<go version>/, once.
+// installLint builds golangci-lint at LintVersion (named by the toolchain too: a golangci-lint
+// built by an older Go cannot load newer code).
 func installLint(ctx context.Context, o Options) (string, error) {
-	// Named by the toolchain too: a golangci-lint built by an older Go cannot load newer code.
-	goVersion, err := command.New("go", "env", "GOVERSION").Output(ctx)
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(o.ToolsDir, "golangci-lint-"+LintVersion+"-"+goVersion)
-	bin := filepath.Join(dir, "golangci-lint")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(o.ToolsDir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(o.ToolsDir, ".golangci-lint-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	o.Log("upstream-check: installing golangci-lint %s from the Go module proxy", LintVersion)
-	if _, err := command.New("go", "install", "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@"+LintVersion).
-		InDir(tmp).WithEnv("GOBIN="+tmp, "GOFLAGS=", "GOTOOLCHAIN=local", "CGO_ENABLED=0").Run(ctx); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return bin, nil
+	return installTool(ctx, o, "golangci-lint", "github.com/golangci/golangci-lint/v2/cmd/golangci-lint", LintVersion)
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
@@ -25,7 +27,7 @@ type Tree struct {
 
 // Result of one check.
 type Result struct {
-	Check    string // "gofmt", "golangci-lint", "go test -race"
+	Check    string // "gofmt", "typecheck", "golangci-lint", "logcheck", "go test -race"
 	Findings []string
 	Note     string // what was left out, and why
 }
@@ -38,6 +40,9 @@ type Options struct {
 	LinkDir  string
 	Log      func(format string, args ...any)
 	Progress *progress.Reporter // counts the test packages' compile; nil: no count
+	// Platforms are the GOOS/GOARCH pairs the type check covers; nil: upstream's whole list
+	// (test/typecheck's crossPlatforms).
+	Platforms []string
 }
 
 // Run runs every check and returns their results; the error is non-nil when any check found
@@ -45,7 +50,7 @@ type Options struct {
 func Run(ctx context.Context, o Options, t Tree, w io.Writer) ([]Result, error) {
 	var results []Result
 	var failed []string
-	for _, check := range []func(context.Context, Options, Tree, io.Writer) (Result, error){gofmt, lint, race} {
+	for _, check := range []func(context.Context, Options, Tree, io.Writer) (Result, error){gofmt, typecheck, lint, logcheck, race} {
 		r, err := check(ctx, o, t, w)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", r.Check, err)
@@ -75,6 +80,42 @@ func gofmt(ctx context.Context, o Options, t Tree, _ io.Writer) (Result, error) 
 		return r, err
 	}
 	r.Findings = strings.Fields(unformatted)
+	return r, nil
+}
+
+// typecheck runs upstream's cross-platform type check (test/typecheck, what
+// hack/verify-typecheck.sh runs) on the touched packages and their tests: a file behind a build
+// tag (config_selfclient_unix.go, _windows.go) must compile everywhere Kubernetes builds.
+func typecheck(ctx context.Context, o Options, t Tree, w io.Writer) (Result, error) {
+	r := Result{Check: "typecheck"}
+	if _, err := os.Stat(filepath.Join(t.Dir, "test", "typecheck", "main.go")); err != nil {
+		r.Note = "not run: the tree has no test/typecheck"
+		return r, nil
+	}
+	args := []string{"run", "./test/typecheck", "--serial"}
+	if len(o.Platforms) > 0 {
+		args = append(args, "--platform="+strings.Join(o.Platforms, ","))
+		r.Note = strings.Join(o.Platforms, ", ")
+	} else {
+		r.Note = "every platform of test/typecheck"
+	}
+	o.Log("upstream-check: test/typecheck of %d packages (%s)", len(t.Pkgs), r.Note)
+	cmd := command.New("go", append(args, t.Pkgs...)...).InDir(t.Dir).
+		WithEnv("GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	cmd.Stdout, cmd.Stderr = w, w
+	out, err := cmd.Run(ctx)
+	var failed *command.Error
+	if err != nil && !(errors.As(err, &failed) && failed.ExitCode == 1) {
+		return r, err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "ERROR(") {
+			r.Findings = append(r.Findings, l)
+		}
+	}
+	if err != nil && len(r.Findings) == 0 {
+		r.Findings = []string{"test/typecheck failed (output above)"}
+	}
 	return r, nil
 }
 

@@ -98,8 +98,9 @@ func TestOutageLongerThanTheBoundExitsAtTheBound(t *testing.T) {
 }
 
 // A restart storm: three apiservers (the retry patches without the loopback fix) start together
-// on one etcd while DNS is down; it comes back at T. All are ready by T + 10 s, none before the
-// outage ends, and the spread of their retries is printed: the jitter that keeps them apart.
+// on one etcd while DNS is down; it comes back at T. All are ready soon after T (see the limit),
+// none before the outage ends, and the spread of their retries is printed: the jitter that keeps
+// them apart.
 func TestRestartStormReadyAfterOutage(t *testing.T) {
 	t.Parallel()
 	const dnsBack = 60 * time.Second
@@ -111,7 +112,12 @@ func TestRestartStormReadyAfterOutage(t *testing.T) {
 		if b.Outcome != lab.OutcomeReady {
 			t.Fatalf("apiserver %d: expected ready once DNS is back: %s", b.Apiserver, describe(b))
 		}
-		if limit := dnsBack.Seconds() + 10; b.ReadyAfter > limit {
+		// After T a lookup in flight ends within one query timeout (transient: timeout:7), and an
+		// informer whose lists failed during the outage lists again after client-go's reflector
+		// backoff, which stops growing at [30, 60) s: that, not our backoff (≤ 6 s), bounds the
+		// recovery. Measured: T + 11.2 s on an idle machine, T + 17 s beside a cold make test's
+		// builds.
+		if limit := dnsBack.Seconds() + 7 + 60; b.ReadyAfter > limit {
 			t.Errorf("apiserver %d ready after %.1fs, want within %.0fs", b.Apiserver, b.ReadyAfter, limit)
 		}
 		if b.ReadyAfter < dnsBack.Seconds()-5 {
