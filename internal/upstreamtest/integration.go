@@ -111,7 +111,8 @@ func RunIntegration(ctx context.Context, o IntegrationOptions, p IntegrationPack
 	if _, err := command.New("go", "test", "-c", "-trimpath", "-o", bin, p.Dir).InDir(o.TreeDir).WithEnv(env...).Run(ctx); err != nil {
 		return TestCount{}, err
 	}
-	toolDir, err := command.New("go", "env", "GOTOOLDIR").Output(ctx)
+	// test2json is not shipped prebuilt since Go 1.24: `go tool -n` builds it and prints its path.
+	test2json, err := command.New("go", "tool", "-n", "test2json").InDir(o.OutDir).WithEnv("GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local").Output(ctx)
 	if err != nil {
 		return TestCount{}, err
 	}
@@ -125,12 +126,18 @@ func RunIntegration(ctx context.Context, o IntegrationOptions, p IntegrationPack
 	if p.Run != "" {
 		args = append(args, "-test.run", p.Run)
 	}
-	// unshare: a new network and PID namespace; the shell brings lo up and becomes test2json,
-	// whose child is the test binary. --kill-child ends the namespace's init when we are killed.
-	argv := append([]string{"--net", "--pid", "--fork", "--kill-child", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
-		filepath.Join(toolDir, "test2json"), "-t", "-p", "k8s.io/kubernetes/" + strings.TrimPrefix(p.Dir, "./"), bin}, args...)
+	// unshare: a new network and PID namespace; the shell sets up the network and becomes
+	// test2json, whose child is the test binary. --kill-child ends the namespace's init when we
+	// are killed.
+	argv := append([]string{"--net", "--pid", "--fork", "--kill-child", "sh", "-c", netnsSetup + ` && exec "$@"`, "sh",
+		test2json, "-t", "-p", "k8s.io/kubernetes/" + strings.TrimPrefix(p.Dir, "./"), bin}, args...)
+	srcdir, err := trimpathSources(o.TreeDir, filepath.Join(o.OutDir, "srcdir"))
+	if err != nil {
+		return TestCount{}, err
+	}
 	cmd := command.New("unshare", argv...).InDir(filepath.Join(o.TreeDir, p.Dir)).
-		WithEnv("PATH="+filepath.Dir(o.Etcd)+":"+os.Getenv("PATH"), "KUBE_INTEGRATION_ETCD_URL=")
+		WithEnv("PATH="+filepath.Dir(o.Etcd)+":"+os.Getenv("PATH"), "KUBE_INTEGRATION_ETCD_URL=",
+			"TEST_SRCDIR="+srcdir, "TEST_WORKSPACE="+trimpathWorkspace)
 	cmd.Stdout = logFile
 	if o.Stdout != nil {
 		cmd.Stdout = io.MultiWriter(logFile, o.Stdout)
@@ -149,9 +156,54 @@ func RunIntegration(ctx context.Context, o IntegrationOptions, p IntegrationPack
 		return c, err
 	}
 	if runErr != nil && c.Fail == 0 {
+		if len(c.Tests) == 0 {
+			return c, fmt.Errorf("the test binary ran no test: %w", runErr)
+		}
 		c.PackageFailed = true
 	}
 	return c, nil
+}
+
+// netnsSetup gives the test's network namespace loopback and a default route, as a host has:
+// tests that pick the default interface's address (to advertise) find 192.0.2.1 (TEST-NET-1) on
+// one end of a veth pair whose other end is in the same namespace, so whatever is sent that way
+// stays inside it.
+const netnsSetup = `ip link set lo up && ip link add hk0 type veth peer name hk1 && ip addr add 192.0.2.1/24 dev hk0 && ` +
+	`ip link set hk0 up && ip link set hk1 up && ip route add default via 192.0.2.254 dev hk0`
+
+// trimpathWorkspace is the workspace directory under TEST_SRCDIR (see trimpathSources).
+const trimpathWorkspace = "ws"
+
+// trimpathSources makes dir/ws/<import path of each module> point at the module's directory in
+// the tree and returns dir. The test binaries are built with -trimpath, as hk builds (so they
+// share its compiled packages), and upstream's test servers then find their own directory (for
+// certificates and testdata) the way they do under Bazel, which also trims paths:
+// $TEST_SRCDIR/$TEST_WORKSPACE/<trimmed path>. In module mode a staging module's trimmed path
+// carries its version (k8s.io/apiserver@v0.0.0), so both spellings are linked.
+func trimpathSources(tree, dir string) (string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	base := filepath.Join(dir, trimpathWorkspace, "k8s.io")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Symlink(tree, filepath.Join(base, "kubernetes")); err != nil {
+		return "", err
+	}
+	staging, err := os.ReadDir(filepath.Join(tree, "staging", "src", "k8s.io"))
+	if err != nil {
+		return "", err
+	}
+	for _, m := range staging {
+		target := filepath.Join(tree, "staging", "src", "k8s.io", m.Name())
+		for _, name := range []string{m.Name(), m.Name() + "@v0.0.0"} {
+			if err := os.Symlink(target, filepath.Join(base, name)); err != nil {
+				return "", err
+			}
+		}
+	}
+	return dir, nil
 }
 
 // Comparison is the verdict on one package run on the unpatched and the patched tree.

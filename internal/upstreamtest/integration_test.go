@@ -1,6 +1,8 @@
 package upstreamtest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,36 @@ func TestCompareFindsRegressionsAndTheSeriesOwnTests(t *testing.T) {
 	broken := Compare("service", TestCount{Tests: map[string]string{"TestA": "pass"}}, TestCount{Tests: map[string]string{"TestA": "pass", "TestNew": "fail"}})
 	if broken.Same() {
 		t.Fatalf("a failing test of the series' own counted as the same")
+	}
+}
+
+func TestTrimpathSourcesLinkEveryModuleUnderItsTrimmedPath(t *testing.T) {
+	tree := t.TempDir()
+	for _, d := range []string{"cmd/kube-apiserver/app/testing", "staging/src/k8s.io/apiserver/pkg/server", "staging/src/k8s.io/apiextensions-apiserver"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := trimpathSources(tree, filepath.Join(t.TempDir(), "srcdir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What upstream's test servers join: $TEST_SRCDIR/$TEST_WORKSPACE/<trimmed file path>.
+	for trimmed, want := range map[string]string{
+		"k8s.io/kubernetes/cmd/kube-apiserver/app/testing": "cmd/kube-apiserver/app/testing",
+		"k8s.io/apiserver@v0.0.0/pkg/server":               "staging/src/k8s.io/apiserver/pkg/server",
+		"k8s.io/apiserver/pkg/server":                      "staging/src/k8s.io/apiserver/pkg/server",
+	} {
+		got, err := filepath.EvalSymlinks(filepath.Join(dir, trimpathWorkspace, trimmed))
+		if err != nil {
+			t.Fatalf("%s: %v", trimmed, err)
+		}
+		if wantPath, _ := filepath.EvalSymlinks(filepath.Join(tree, want)); got != wantPath {
+			t.Errorf("%s resolves to %s, want %s", trimmed, got, wantPath)
+		}
+	}
+	// A second run starts over (the tree may have moved).
+	if _, err := trimpathSources(tree, dir); err != nil {
+		t.Fatalf("second run: %v", err)
 	}
 }

@@ -17,18 +17,29 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/series"
 )
 
-// Packages returns the Go import paths of the directories holding .go files the series changes:
-// staging/src/k8s.io/X/... maps to k8s.io/X/..., everything else to k8s.io/kubernetes/....
+// Packages returns the Go import paths of the directories holding .go files the series changes,
+// for `go test`: staging/src/k8s.io/X/... maps to k8s.io/X/..., everything else to
+// k8s.io/kubernetes/.... Packages under test/integration/ are left out: they need etcd and run
+// with RunIntegration.
 func Packages(s *series.Series) ([]string, error) {
-	return touched(s, importPath)
+	return touched(s, func(dir string) string {
+		if strings.HasPrefix(dir, integrationDir) {
+			return ""
+		}
+		return importPath(dir)
+	})
 }
 
-// Dirs returns the same packages as tree-relative directories ("./pkg/...").
+// Dirs returns every touched package as a tree-relative directory ("./pkg/..."), for the
+// linters: test/integration/ packages included.
 func Dirs(s *series.Series) ([]string, error) {
 	return touched(s, func(dir string) string { return "./" + dir })
 }
 
-// touched returns name(dir) for every directory holding .go files the series changes, sorted.
+const integrationDir = "test/integration/"
+
+// touched returns name(dir) for every directory holding .go files the series changes, sorted;
+// a name of "" leaves the directory out.
 func touched(s *series.Series, name func(dir string) string) ([]string, error) {
 	set := map[string]bool{}
 	for _, p := range s.Patches {
@@ -37,8 +48,8 @@ func touched(s *series.Series, name func(dir string) string) ([]string, error) {
 			return nil, err
 		}
 		for _, f := range files {
-			if strings.HasSuffix(f, ".go") {
-				set[name(path.Dir(f))] = true
+			if n := name(path.Dir(f)); strings.HasSuffix(f, ".go") && n != "" {
+				set[n] = true
 			}
 		}
 	}
