@@ -284,12 +284,7 @@ func dnsQueries(r *lab.Result) string {
 	return fmt.Sprint(r.Boots[0].DNSQueries)
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
+func dash(s string) string { return nonEmptyOr(s, "-") }
 
 // termExit condenses a boot that was sent SIGTERM: "exit 0, 10.1 s after" or the exit code and
 // what the fatal line says.

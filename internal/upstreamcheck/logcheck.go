@@ -60,7 +60,7 @@ func logcheck(ctx context.Context, o Options, t Tree, w io.Writer) (Result, erro
 // findingPosition parses "<path>:<line>:<col>: message" into the tree-relative file and line;
 // a relative path is taken from dir.
 func findingPosition(l, dir string) (string, int, bool) {
-	if !issueRE.MatchString(filepath.Base(l)) && !issueRE.MatchString(l) {
+	if !issueRE.MatchString(l) {
 		return "", 0, false
 	}
 	parts := strings.SplitN(l, ":", 4)
