@@ -18,8 +18,12 @@ func TestPackagesOfTheV137Series(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle",
 		"k8s.io/apiserver/pkg/server",
+		"k8s.io/client-go/kubernetes/typed/core/v1",
+		"k8s.io/client-go/tools/record",
 		"k8s.io/component-helpers/apimachinery/lease",
+		"k8s.io/kubernetes/pkg/controlplane/controller/clusterauthenticationtrust",
 		"k8s.io/kubernetes/pkg/registry/core/rest",
 		"k8s.io/kubernetes/pkg/registry/core/service/internal/initialrepair",
 		"k8s.io/kubernetes/pkg/registry/core/service/ipallocator/controller",
