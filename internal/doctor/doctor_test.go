@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hardened-hyperkube/hk/internal/series"
 )
 
 // rootfs writes a small /etc; a nil value leaves the file out.
@@ -148,5 +150,35 @@ func TestBadInputBecomesFindings(t *testing.T) {
 	}
 	if r.Verdict == "" {
 		t.Error("no verdict")
+	}
+}
+
+// The doctor names the patches behind a binary's series digest for every series in this checkout,
+// whole or the lab's control without the loopback fix, however many patches a series carries.
+func TestMatchSeriesNamesThePatches(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	minors, err := filepath.Glob(filepath.Join(repo, "patches", "v1.*"))
+	if err != nil || len(minors) == 0 {
+		t.Fatalf("no series under %s/patches: %v", repo, err)
+	}
+	for _, dir := range minors {
+		minor := filepath.Base(dir)
+		for _, selection := range []string{series.All, series.NoLoopbackFix} {
+			want, err := series.Select(repo, minor, selection)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nums []string
+			for _, p := range want.Patches {
+				nums = append(nums, p.Number)
+			}
+			got := matchSeries(repo, minor+".0+hk."+want.Digest()[:12], want.Digest()[:12])
+			if strings.Join(got, ",") != strings.Join(nums, ",") {
+				t.Errorf("%s %s: matched patches %v, want %v", minor, selection, got, nums)
+			}
+		}
 	}
 }
