@@ -107,7 +107,7 @@ func runVersion(ctx context.Context, path string) string {
 
 // matchSeries returns the numbers of the subset of patches/<minor> whose digest is digest. The
 // digest hashes only the patches' names and contents, so every subset is hashed in memory from one
-// read of the directory: 2^n short hashes, a few milliseconds for the 13 patches a series carries.
+// read of the directory.
 func matchSeries(repoRoot, version, digest string) []string {
 	m := versionRE.FindStringSubmatch(version)
 	if repoRoot == "" || m == nil {
@@ -117,24 +117,25 @@ func matchSeries(repoRoot, version, digest string) []string {
 	if err != nil || len(full.Patches) > maxMatchedPatches {
 		return nil
 	}
-	n := len(full.Patches)
-	for mask := 1; mask < 1<<n; mask++ {
+	for mask := 1; mask < 1<<len(full.Patches); mask++ {
 		subset := &series.Series{Minor: full.Minor}
-		var nums []string
-		for i := 0; i < n; i++ {
+		for i, p := range full.Patches {
 			if mask&(1<<i) != 0 {
-				subset.Patches = append(subset.Patches, full.Patches[i])
-				nums = append(nums, full.Patches[i].Number)
+				subset.Patches = append(subset.Patches, p)
 			}
 		}
 		if strings.HasPrefix(subset.Digest(), digest) {
+			var nums []string
+			for _, p := range subset.Patches {
+				nums = append(nums, p.Number)
+			}
 			return nums
 		}
 	}
 	return nil
 }
 
-// maxMatchedPatches bounds the subsets matchSeries tries (2^20 hashes take about a second).
+// maxMatchedPatches bounds the 2^n subsets matchSeries tries.
 const maxMatchedPatches = 20
 
 // minorOf returns 37 for "v1.37.2", or 0 when unknown.
