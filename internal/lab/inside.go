@@ -210,7 +210,7 @@ func boot(ctx context.Context, cfg *sandboxConfig, client *http.Client, n int, p
 		return nil, err
 	}
 	stall := stallEtcd(cfg.Profile.EtcdStallFor, etcd, api, func() bool {
-		ok, failing := probe(client, cfg.PKI.Token, 0)
+		ok, failing := probe(ctx, client, cfg.PKI.Token, 0)
 		return ok || len(failing) > 0
 	})
 	b := watch(ctx, cfg, client, api)
@@ -368,8 +368,9 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 	tick := time.NewTicker(probePeriod)
 	defer tick.Stop()
 	var term <-chan time.Time
+	termAt := api.started.Add(cfg.TermAfter)
 	if cfg.TermAfter > 0 {
-		t := time.NewTimer(time.Until(api.started.Add(cfg.TermAfter)))
+		t := time.NewTimer(time.Until(termAt))
 		defer t.Stop()
 		term = t.C
 	}
@@ -411,7 +412,14 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 			continue
 		}
 		if readyAt.IsZero() {
-			ok, failing := probe(client, cfg.PKI.Token, 0)
+			// A probe of a server on a stalled etcd takes its whole timeout: one that would
+			// outlast a due SIGTERM is cut short, so the signal goes out on time.
+			probeCtx, cancel := context.WithCancel(ctx)
+			if term != nil {
+				probeCtx, cancel = context.WithDeadline(ctx, termAt)
+			}
+			ok, failing := probe(probeCtx, client, cfg.PKI.Token, 0)
+			cancel()
 			if ok {
 				readyAt = time.Now()
 				b.ReadyAfter = readyAt.Sub(api.started).Seconds()
@@ -529,9 +537,9 @@ func probeClient(files pki.Files) (*http.Client, error) {
 
 // probe asks the i-th apiserver's /readyz?verbose; it returns whether it answered 200 and the
 // failing checks if not.
-func probe(client *http.Client, token string, i int) (bool, []string) {
+func probe(ctx context.Context, client *http.Client, token string, i int) (bool, []string) {
 	ip, port := apiserverAddr(i)
-	req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(ip, port)+"/readyz?verbose", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(ip, port)+"/readyz?verbose", nil)
 	if err != nil {
 		return false, nil
 	}

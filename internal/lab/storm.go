@@ -66,7 +66,7 @@ func storm(ctx context.Context, cfg *sandboxConfig, client *http.Client) ([]Boot
 					b.FatalLine = fatalLine(api.logPath)
 					continue
 				}
-				if ok, failing := probe(client, cfg.PKI.Token, i); ok {
+				if ok, failing := probe(ctx, client, cfg.PKI.Token, i); ok {
 					b.Outcome, b.ReadyAfter = OutcomeReady, time.Since(api.started).Seconds()
 					continue
 				} else if len(failing) > 0 {
