@@ -125,11 +125,7 @@ func matchSeries(repoRoot, version, digest string) []string {
 			}
 		}
 		if strings.HasPrefix(subset.Digest(), digest) {
-			var nums []string
-			for _, p := range subset.Patches {
-				nums = append(nums, p.Number)
-			}
-			return nums
+			return subset.Numbers()
 		}
 	}
 	return nil

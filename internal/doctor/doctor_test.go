@@ -171,13 +171,9 @@ func TestMatchSeriesNamesThePatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var nums []string
-			for _, p := range want.Patches {
-				nums = append(nums, p.Number)
-			}
 			got := matchSeries(repo, minor+".0+hk."+want.Digest()[:12], want.Digest()[:12])
-			if strings.Join(got, ",") != strings.Join(nums, ",") {
-				t.Errorf("%s %s: matched patches %v, want %v", minor, selection, got, nums)
+			if strings.Join(got, ",") != strings.Join(want.Numbers(), ",") {
+				t.Errorf("%s %s: matched patches %v, want %v", minor, selection, got, want.Numbers())
 			}
 		}
 	}

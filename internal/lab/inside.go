@@ -414,7 +414,7 @@ func watch(ctx context.Context, cfg *sandboxConfig, client *http.Client, api *pr
 		if readyAt.IsZero() {
 			// A probe of a server on a stalled etcd takes its whole timeout: one that would
 			// outlast a due SIGTERM is cut short, so the signal goes out on time.
-			probeCtx, cancel := context.WithCancel(ctx)
+			probeCtx, cancel := ctx, context.CancelFunc(func() {})
 			if term != nil {
 				probeCtx, cancel = context.WithDeadline(ctx, termAt)
 			}

@@ -137,12 +137,17 @@ func (s *Series) Digest() string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-func numbers(ps []Patch) string {
+// Numbers returns the selection's patch numbers, in order ("0001", "0003").
+func (s *Series) Numbers() []string {
 	var n []string
-	for _, p := range ps {
+	for _, p := range s.Patches {
 		n = append(n, p.Number)
 	}
-	return strings.Join(n, ",")
+	return n
+}
+
+func numbers(ps []Patch) string {
+	return strings.Join((&Series{Patches: ps}).Numbers(), ",")
 }
 
 // Apply checks out a worktree of the pristine repository at worktreeDir, reset to the pristine
