@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -26,12 +27,16 @@ const HookDir = "/kind/hk"
 type Options struct {
 	Name  string
 	Image string
+	// Workers is the number of worker nodes beside the one control plane (kind's multi-node
+	// example has two).
+	Workers int
 	// DockerHost is the daemon's DOCKER_HOST; empty for the docker CLI's default.
 	DockerHost string
 	// Dir holds the kubeconfig and, when Hazard is set, the hook files mounted into the nodes.
 	Dir string
-	// Hazard mounts the field hazard's files: the apiserver resolves names DNS first, and
-	// boot-hook.sh (written by EnableHazard) blackholes the nameservers and turns IPv6 off.
+	// Hazard mounts the field hazard's files into the control-plane node: the apiserver resolves
+	// names DNS first, and boot-hook.sh (written by EnableHazard) blackholes the nameservers and
+	// turns IPv6 off. Workers come back as they do in the field when their nameservers answer.
 	Hazard bool
 	// HazardAtCreate enables the hazard before the first boot (kubeadm init faces it).
 	HazardAtCreate bool
@@ -56,17 +61,19 @@ func cgroupV1() bool {
 	return st.Type != 0x63677270 // CGROUP2_SUPER_MAGIC
 }
 
-// Config is the kind configuration for the options on this host.
+// Config is the kind configuration for the options on this host: kind's own multi-node example
+// (one control plane, Workers workers), with nothing but what this host needs (cgroup v1) and the
+// field hazard's mounts.
 func Config(o Options) string {
 	var b strings.Builder
 	b.WriteString("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n")
 	if o.Hazard {
 		fmt.Fprintf(&b, "  extraMounts:\n  - hostPath: %s\n    containerPath: %s\n", filepath.Join(o.Dir, "hook"), HookDir)
 	}
-	// No CoreDNS: its image is not built offline (README, "kind"); a Deployment stuck pulling it
-	// would also send DNS queries from containerd that the field scenario counts. The list
-	// replaces kind's own, so it repeats kind's "preflight".
-	patches := []string{"kind: InitConfiguration\nskipPhases:\n- preflight\n- addon/coredns\n"}
+	for i := 0; i < o.Workers; i++ {
+		b.WriteString("- role: worker\n")
+	}
+	var patches []string
 	if cgroupV1() {
 		// v1.35+ kubelets refuse cgroup v1 unless told otherwise; only on such hosts.
 		patches = append(patches, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
@@ -81,6 +88,9 @@ apiServer:
     readOnly: true
     pathType: File
 `)
+	}
+	if len(patches) == 0 {
+		return b.String()
 	}
 	b.WriteString("kubeadmConfigPatches:\n")
 	for _, p := range patches {
@@ -327,4 +337,60 @@ func (c *Cluster) DNSQueries(ctx context.Context) (int, error) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// Workers are the worker nodes' names (kind names them <cluster>-worker, <cluster>-worker2, ...).
+func (c *Cluster) Workers() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		if strings.Contains(n, "-worker") {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WaitPods waits until every pod of every namespace is Running with all its containers ready, or
+// has Succeeded: what `kubectl get pods -A` shows as a healthy cluster.
+func (c *Cluster) WaitPods(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		out, err := c.Kubectl(ctx, "get", "pods", "-A", "-o",
+			`jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		if err == nil {
+			var waiting []string
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) < 2 || (f[1] == "Running" && len(f) == 3 && f[2] == "True") || f[1] == "Succeeded" {
+					continue
+				}
+				waiting = append(waiting, line)
+			}
+			if len(waiting) == 0 && out != "" {
+				return nil
+			}
+			last = strings.Join(waiting, "; ")
+		} else {
+			last = lastLine(err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return fmt.Errorf("pods not all Running and ready after %v: %s", timeout, last)
+}
+
+// Attach is a cluster created by other means (kind's own CLI), to drive as Create's.
+func Attach(o Options) *Cluster {
+	c := &Cluster{Name: o.Name, opts: o, provider: provider(o)}
+	if nodes, err := c.provider.ListNodes(o.Name); err == nil {
+		for _, n := range nodes {
+			c.Nodes = append(c.Nodes, n.String())
+		}
+	}
+	return c
 }

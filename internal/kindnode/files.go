@@ -52,39 +52,3 @@ ExecStart=/bin/sh /kind/hk/boot-hook.sh
 [Install]
 WantedBy=multi-user.target
 `
-
-// cniConflist is a static bridge network for a single-node cluster: kind's default CNI, kindnetd,
-// is an image from a registry we cannot reach. The subnet is the first node's podCIDR under kind's
-// default podSubnet (10.244.0.0/16).
-const cniConflist = `{
-  "cniVersion": "1.0.0",
-  "name": "hk-bridge",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "cni0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{"subnet": "10.244.0.0/24"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-`
-
-// defaultCNIManifest replaces kind's kindnetd manifest, which kind applies after kubeadm init.
-const defaultCNIManifest = `# hk node image: pod networking is the static bridge in /etc/cni/net.d/10-hk-bridge.conflist
-# (single node; kindnetd's image cannot be had offline). This ConfigMap records that.
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: hk-node-cni
-  namespace: kube-system
-data:
-  cni: "static bridge 10.244.0.0/24 (single node)"
-`

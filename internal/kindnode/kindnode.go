@@ -1,9 +1,10 @@
 // Package kindnode builds, offline, a node image that stock `kind create cluster --image` accepts:
 // a Debian bookworm userland (debootstrap) prepared as kind's base image is, kind's own base files
 // from its Go module, containerd, runc and CNI plugins from Debian, our hyperkube as kubeadm,
-// kubelet and kubectl, and the images kubeadm asks for (apiserver, controller-manager, scheduler,
-// kube-proxy, etcd at the release's pin, pause) made from our binaries. No registry is involved:
-// images are written as `docker save` archives and loaded.
+// kubelet and kubectl, the images kubeadm asks for (apiserver, controller-manager, scheduler,
+// kube-proxy, etcd at the release's pin, pause, CoreDNS) made from our binaries, and kind's
+// default CNI (flannel) and storage (local-path-provisioner) with their images (internal/kindaddons).
+// No registry is involved: images are written as `docker save` archives and loaded.
 package kindnode
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
+	"github.com/hardened-hyperkube/hk/internal/kindaddons"
 	"github.com/hardened-hyperkube/hk/internal/modcache"
 	"github.com/hardened-hyperkube/hk/internal/tree"
 	"github.com/hardened-hyperkube/hk/internal/versions"
@@ -97,7 +99,24 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if baseCache == "" {
 		baseCache = kindCache
 	}
-	base, err := baseLayer(ctx, baseCache, o.Log)
+	debian, err := baseLayers(ctx, baseCache, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	base := debian.Node
+	coreDNS := wanted["coredns"]
+	if coreDNS == "" {
+		return nil, fmt.Errorf("kubeadm config images list named no coredns image")
+	}
+	addons, err := kindaddons.Build(ctx, baseCache, coreDNS[strings.LastIndex(coreDNS, ":")+1:], o.Log)
+	if err != nil {
+		return nil, err
+	}
+	cni, err := kindaddons.CNIManifest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	storage, err := kindaddons.StorageManifest(ctx, KindModule)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +156,34 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	busybox, err := stagedLayer(work, "busybox", func(dir string) error { return installBusybox(ctx, dir, debian.Busybox) })
+	if err != nil {
+		return nil, err
+	}
+	single := func(name, dst, src string) (Layer, error) {
+		return stagedLayer(work, name, func(dir string) error { return copyFile(src, filepath.Join(dir, dst), 0o755) })
+	}
+	corednsLayer, err := single("coredns", "coredns", addons.CoreDNS)
+	if err != nil {
+		return nil, err
+	}
+	flannelLayer, err := stagedLayer(work, "flannel", func(dir string) error {
+		if err := copyFile(addons.Flanneld, filepath.Join(dir, "opt/bin/flanneld"), 0o755); err != nil {
+			return err
+		}
+		return copyFile(addons.FlannelInstallConf, filepath.Join(dir, "opt/bin/install-conf"), 0o755)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cniPluginLayer, err := single("flannel-cni-plugin", "flannel", addons.FlannelCNI)
+	if err != nil {
+		return nil, err
+	}
+	localPathLayer, err := single("local-path-provisioner", "usr/local/bin/local-path-provisioner", addons.LocalPathProvisioner)
+	if err != nil {
+		return nil, err
+	}
 	path := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	labels := map[string]string{"org.opencontainers.image.version": gitVersion, "io.hk.kubernetes": o.Version}
 	var images []ImageSpec
@@ -153,8 +200,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		case "kube-apiserver", "kube-controller-manager", "kube-scheduler":
 			spec.Layers = []Layer{hkLayer}
 		case "kube-proxy":
-			// iptables, nft and conntrack: the node's own Debian layer, stored once.
-			spec.Layers = []Layer{base, hkLayer}
+			// iptables, nft and conntrack, as upstream's distroless-iptables base.
+			spec.Layers = []Layer{debian.Slim, hkLayer}
 		case "etcd":
 			spec.Layers = []Layer{etcdLayer}
 		case "pause":
@@ -163,11 +210,31 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			if ref != containerdSandboxImage {
 				spec.Tags = append(spec.Tags, containerdSandboxImage)
 			}
+		case "coredns":
+			spec.Layers, spec.Entrypoint = []Layer{corednsLayer}, []string{"/coredns"}
 		default:
-			o.Log("node image: %s not built (%s is not made here; README, \"kind\")", ref, name)
-			continue
+			return nil, fmt.Errorf("kubeadm asks for an image this node image does not make: %s", ref)
 		}
 		images = append(images, spec)
+	}
+	// kind's default CNI and storage, by the names their manifests use.
+	addonImages := map[string]ImageSpec{
+		"ghcr.io/flannel-io/flannel:" + strings.TrimPrefix(kindaddons.FlannelModule, "github.com/flannel-io/flannel@"): {
+			Layers: []Layer{debian.Slim, flannelLayer}, Entrypoint: []string{"/opt/bin/flanneld"}},
+		kindaddons.FlannelCNIPluginImage: {Layers: []Layer{busybox, cniPluginLayer}},
+		storage.Images[0]:                {Layers: []Layer{localPathLayer}},
+		storage.Images[1]:                {Layers: []Layer{busybox}},
+		BusyboxImage:                     {Layers: []Layer{busybox}},
+	}
+	for _, ref := range append(append([]string{}, cni.Images...), append(storage.Images, BusyboxImage)...) {
+		spec, ok := addonImages[ref]
+		if !ok {
+			return nil, fmt.Errorf("a default manifest names an image this node image does not make: %s", ref)
+		}
+		spec.Tags, spec.Env, spec.Labels = []string{ref}, path, labels
+		images = append(images, spec)
+	}
+	for _, spec := range images {
 		preloaded = append(preloaded, spec.Tags...)
 	}
 	created, err := time.Parse(time.RFC3339, pins.ReleaseTime)
@@ -185,7 +252,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	nodeLayer, err := stagedLayer(work, "node", func(dir string) error {
-		return nodeFiles(dir, kindFiles, res.Binary, components, gitVersion, preloadArchive, preloadDigest.Digest)
+		return nodeFiles(dir, kindFiles, res.Binary, gitVersion, preloadArchive, preloadDigest.Digest, cni.YAML, storage.YAML)
 	})
 	if err != nil {
 		return nil, err
@@ -223,6 +290,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	return r, nil
 }
+
+// BusyboxImage is Debian's static busybox as an image, for tests' pods (the storage helper image
+// is the same layer).
+const BusyboxImage = "docker.io/hk/busybox:debian-" + debianSuite
 
 // containerdSandboxImage is the sandbox_image of kind's containerd config.toml.
 const containerdSandboxImage = "registry.k8s.io/pause:3.10"
@@ -285,6 +356,25 @@ func installHyperkube(dir, bin, hyperkube string, components []string) error {
 	return nil
 }
 
+// installBusybox puts a static busybox in dir/bin with a link per applet, as busybox images do.
+func installBusybox(ctx context.Context, dir, busybox string) error {
+	if err := copyFile(busybox, filepath.Join(dir, "bin", "busybox"), 0o755); err != nil {
+		return err
+	}
+	out, err := command.New(busybox, "--list").Output(ctx)
+	if err != nil {
+		return err
+	}
+	for _, applet := range strings.Fields(out) {
+		if applet != "busybox" {
+			if err := os.Symlink("busybox", filepath.Join(dir, "bin", applet)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // file is one file of the node layer.
 type file struct {
 	path string
@@ -329,7 +419,7 @@ var kindEdits = map[string]func(string) string{
 }
 
 // nodeFiles lays out what the node image adds to the Debian layer.
-func nodeFiles(dir, kindFiles, hyperkube string, components []string, gitVersion, preloadArchive, preloadDigest string) error {
+func nodeFiles(dir, kindFiles, hyperkube, gitVersion, preloadArchive, preloadDigest, cniManifest, storageManifest string) error {
 	var files []file
 	for _, k := range kindBaseFiles {
 		data, err := os.ReadFile(filepath.Join(kindFiles, k.path))
@@ -348,8 +438,8 @@ func nodeFiles(dir, kindFiles, hyperkube string, components []string, gitVersion
 		file{"kind/bin/hk-preload-images.sh", 0o755, preloadScript},
 		file{"kind/images/hk-images.sha256", 0o644, preloadDigest[:16] + "\n"},
 		file{"kind/version", 0o644, gitVersion + "\n"},
-		file{"kind/manifests/default-cni.yaml", 0o644, defaultCNIManifest},
-		file{"etc/cni/net.d/10-hk-bridge.conflist", 0o644, cniConflist},
+		file{"kind/manifests/default-cni.yaml", 0o644, cniManifest},
+		file{"kind/manifests/default-storage.yaml", 0o644, storageManifest},
 	)
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
@@ -363,7 +453,7 @@ func nodeFiles(dir, kindFiles, hyperkube string, components []string, gitVersion
 			return err
 		}
 	}
-	for _, d := range []string{"etc/kubernetes/manifests", "etc/systemd/system/multi-user.target.wants", "opt/cni", "usr/bin"} {
+	for _, d := range []string{"etc/kubernetes/manifests", "etc/systemd/system/multi-user.target.wants", "etc/cni/net.d", "opt/cni", "usr/bin"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}

@@ -27,6 +27,8 @@ var basePackages = []string{
 	"conntrack", "iptables", "nftables", "iproute2", "ethtool", "util-linux", "mount", "kmod",
 	"libseccomp2", "e2fsprogs", "bash", "ca-certificates", "procps", "socat", "jq",
 	"containerd", "runc", "containernetworking-plugins",
+	// Not kind's: the shell and tools of the storage helper image and of our test pods.
+	"busybox-static",
 }
 
 // baseKey names a base rootfs by everything that decides its contents.
@@ -35,75 +37,92 @@ func baseKey() string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// baseLayer returns the Debian layer of the node image, a tar of a debootstrap'd rootfs prepared
-// the way kind's base image is, built once and kept under cacheDir. Package versions are those of
-// the mirror on the day it was built; packages.txt next to it lists them.
-func baseLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (Layer, error) {
+// debianBase is what the node image takes from Debian: the node's userland, the slim iptables
+// base of kube-proxy and flannel, and busybox.
+type debianBase struct {
+	Node, Slim Layer
+	Busybox    string // a static busybox binary
+}
+
+// baseLayers returns the Debian layers of the node image: a tar of a debootstrap'd rootfs prepared
+// the way kind's base image is, the slim layer cut from it (writeSlimLayer) and its busybox, built
+// once and kept under cacheDir. Package versions are those of the mirror on the day it was built;
+// packages.txt next to it lists them.
+func baseLayers(ctx context.Context, cacheDir string, log func(string, ...any)) (debianBase, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
 	// One debootstrap at a time: a second build waits and then finds the first one's layer.
 	unlock, err := filelock.Lock(filepath.Join(cacheDir, "base.lock"), nil)
 	if err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
 	defer unlock()
 	dir := filepath.Join(cacheDir, "base-"+debianSuite+"-"+baseKey())
-	layerPath := filepath.Join(dir, "layer.tar")
-	if data, err := os.ReadFile(filepath.Join(dir, "layer.json")); err == nil {
-		var l Layer
-		if json.Unmarshal(data, &l) == nil && l.Path == layerPath {
-			if _, err := os.Stat(layerPath); err == nil {
-				return l, nil
-			}
+	if data, err := os.ReadFile(filepath.Join(dir, "layers.json")); err == nil {
+		var b debianBase
+		if json.Unmarshal(data, &b) == nil && filepath.Dir(b.Node.Path) == dir && filepath.Dir(b.Slim.Path) == dir {
+			return b, nil
 		}
 	}
 	if err := command.Require("debootstrap", "tar"); err != nil {
-		return Layer{}, fmt.Errorf("%w (make kind-test installs it: scripts/install-deps.sh kind)", err)
+		return debianBase{}, fmt.Errorf("%w (make kind-test installs it: scripts/install-deps.sh kind)", err)
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".base-")
 	if err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
 	defer os.RemoveAll(tmp)
 	rootfs := filepath.Join(tmp, "rootfs")
 	log("node image: debootstrap %s minbase (%d packages) from %s", debianSuite, len(basePackages), debianMirror)
 	if _, err := command.New("debootstrap", "--variant=minbase", "--include="+strings.Join(basePackages, ","),
 		debianSuite, rootfs, debianMirror).Run(ctx); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
 	if err := prepareBase(ctx, rootfs); err != nil {
-		return Layer{}, fmt.Errorf("prepare the node rootfs: %w", err)
+		return debianBase{}, fmt.Errorf("prepare the node rootfs: %w", err)
 	}
 	pkgs, err := command.New("chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Version}\n").Output(ctx)
 	if err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "packages.txt"), []byte(pkgs+"\n"), 0o644); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
-	log("node image: packing the base layer")
+	log("node image: packing the base layer and the slim iptables layer")
 	if _, err := command.New("tar", "-C", rootfs, "--numeric-owner", "--sort=name", "--mtime=@0", "--xattrs",
 		"-cf", filepath.Join(tmp, "layer.tar"), ".").Run(ctx); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
+	}
+	if err := writeSlimLayer(ctx, rootfs, slimRoots, filepath.Join(tmp, "slim.tar")); err != nil {
+		return debianBase{}, err
+	}
+	if err := copyFile(filepath.Join(rootfs, "usr/bin/busybox"), filepath.Join(tmp, "busybox"), 0o755); err != nil {
+		return debianBase{}, err
 	}
 	if err := os.RemoveAll(rootfs); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
-	l, err := NewLayer(filepath.Join(tmp, "layer.tar"))
-	if err != nil {
-		return Layer{}, err
+	var b debianBase
+	for _, l := range []struct {
+		dst  *Layer
+		name string
+	}{{&b.Node, "layer.tar"}, {&b.Slim, "slim.tar"}} {
+		if *l.dst, err = NewLayer(filepath.Join(tmp, l.name)); err != nil {
+			return debianBase{}, err
+		}
+		l.dst.Path = filepath.Join(dir, l.name)
 	}
-	l.Path = layerPath
-	data, _ := json.Marshal(l)
-	if err := os.WriteFile(filepath.Join(tmp, "layer.json"), data, 0o644); err != nil {
-		return Layer{}, err
+	b.Busybox = filepath.Join(dir, "busybox")
+	data, _ := json.Marshal(b)
+	if err := os.WriteFile(filepath.Join(tmp, "layers.json"), data, 0o644); err != nil {
+		return debianBase{}, err
 	}
 	os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
-		return Layer{}, err
+		return debianBase{}, err
 	}
-	return l, nil
+	return b, nil
 }
 
 // prepareBase does what kind's base Dockerfile does after installing packages: no units that

@@ -39,21 +39,32 @@ type kindRow struct {
 	restarts, dns   int
 	toReady         string
 	cycles          string
-	objects         string
+	objects         string // configmaps written before each cut, and the PVC's file
+	clusterDNS      string // a Service's name answered from a pod on each worker
 	note            string
 }
 
+// workers is the number of worker nodes of every cluster: kind's multi-node example.
+const workers = 2
+
 // TestKindClusters is make kind-test: node images of our patched and unpatched v1.37.2, built
 // offline, run by kind's Go API on this machine's private Docker daemon (or the host's Docker where
-// it allows --privileged), through the healthy, field and power-cut scenarios. HK_KIND_TEST=smoke
+// it allows --privileged), with kind's stock configuration (one control plane, two workers; only
+// what a cgroup v1 host needs), through the healthy, field and power-cut scenarios. HK_KIND_TEST=smoke
 // (make kind-smoke, part of make test) builds the patched image only and runs the healthy scenario:
-// kubeadm, the kubelet, static pods, kube-proxy and a Service, from our binaries.
+// kubeadm, the kubelet, static pods, kube-proxy, CoreDNS, flannel and local-path-provisioner from
+// our builds, checked by pods on both workers. HK_KIND_VERSION picks another release's node image
+// (v1.36.3, v1.35.4: the healthy scenario only).
 func TestKindClusters(t *testing.T) {
 	mode := os.Getenv("HK_KIND_TEST")
 	if mode == "" {
 		t.Skip("skipping: real kind clusters take ~20 min; make kind-test runs them (HK_KIND_TEST=1), make kind-smoke one (HK_KIND_TEST=smoke)")
 	}
 	smoke := mode == "smoke"
+	version := "v1.37.2"
+	if v := os.Getenv("HK_KIND_VERSION"); v != "" {
+		version, smoke = v, true
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: kind on this machine needs root (a private Docker daemon)")
 	}
@@ -108,7 +119,7 @@ func TestKindClusters(t *testing.T) {
 	newCluster := func(t *testing.T, name, build string, hazard, atCreate bool) (*kindcluster.Cluster, error) {
 		dir := t.TempDir()
 		c, err := kindcluster.Create(kindcluster.Options{Name: name, Image: images[build].Image, DockerHost: dockerHost,
-			Dir: dir, Hazard: hazard, HazardAtCreate: atCreate, Wait: 4 * time.Minute, Log: t.Logf})
+			Workers: workers, Dir: dir, Hazard: hazard, HazardAtCreate: atCreate, Wait: 4 * time.Minute, Log: t.Logf})
 		if c != nil {
 			t.Cleanup(func() {
 				if err := c.Delete(); err != nil {
@@ -127,9 +138,22 @@ func TestKindClusters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		row := kindRow{build: "patched", scenario: "healthy", ready: true, toReady: time.Since(start).Round(time.Second).String(), cycles: "-", objects: "-"}
-		answer := serviceAnswers(t, ctx, c)
-		row.note = "Service answered: " + answer
+		d, err := c.WaitReady(ctx, start, 4*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := kindRow{build: "patched " + version, scenario: "healthy", ready: true, toReady: d.Round(time.Second).String(), cycles: "-"}
+		if err := c.WaitPods(ctx, 4*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		pods, _ := c.Kubectl(ctx, "get", "pods", "-A", "-o", "wide")
+		t.Logf("kubectl get pods -A -o wide:\n%s", pods)
+		w, err := startWorkload(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row.clusterDNS, row.objects, row.note = w.check(t, ctx, c)
+		row.note = "Service answered: " + serviceAnswers(t, ctx, c) + "; " + row.note
 		row.restarts, _ = c.APIServerRestarts(ctx)
 		rows = append(rows, row)
 		if row.restarts != 0 {
@@ -141,13 +165,79 @@ func TestKindClusters(t *testing.T) {
 		return
 	}
 
+	t.Run("stock-kind-cli", func(t *testing.T) {
+		// What a user runs: kind's own CLI (built from the module the Go API comes from), no config
+		// but the one patch a cgroup v1 host needs, kind's default single node.
+		kind := filepath.Join(t.TempDir(), "kind")
+		build := exec.Command("go", "build", "-o", kind, "sigs.k8s.io/kind")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build kind: %v\n%s", err, out)
+		}
+		dir := t.TempDir()
+		args := []string{"create", "cluster", "--name", "hk-stock", "--image", images["patched"].Image, "--retain", "--wait", "4m",
+			"--kubeconfig", filepath.Join(dir, "kubeconfig")}
+		config := kindcluster.Config(kindcluster.Options{})
+		if strings.Contains(config, "kubeadmConfigPatches") {
+			if err := os.WriteFile(filepath.Join(dir, "kind.yaml"), []byte(config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--config", filepath.Join(dir, "kind.yaml"))
+			t.Logf("kind.yaml (this host is cgroup v1):\n%s", config)
+		}
+		kindCmd := func(args ...string) *exec.Cmd {
+			cmd := exec.Command(kind, args...)
+			if dockerHost != "" {
+				cmd.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
+			}
+			return cmd
+		}
+		start := time.Now()
+		out, err := kindCmd(args...).CombinedOutput()
+		t.Cleanup(func() {
+			if out, err := kindCmd("delete", "cluster", "--name", "hk-stock", "--kubeconfig", filepath.Join(dir, "kubeconfig")).CombinedOutput(); err != nil {
+				t.Errorf("kind delete cluster: %v\n%s", err, out)
+			}
+		})
+		t.Logf("kind %s (%v):\n%s", strings.Join(args, " "), time.Since(start).Round(time.Second), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := kindcluster.Attach(kindcluster.Options{Name: "hk-stock", DockerHost: dockerHost, Dir: dir})
+		if err := c.WaitPods(ctx, 4*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		pods, _ := c.Kubectl(ctx, "get", "pods", "-A")
+		sc, _ := c.Kubectl(ctx, "get", "storageclass")
+		t.Logf("kubectl get pods -A:\n%s\nkubectl get storageclass:\n%s", pods, sc)
+		for _, want := range []string{"coredns-", "kube-flannel-ds-", "local-path-provisioner-", "kube-proxy-"} {
+			if !strings.Contains(pods, want) {
+				t.Errorf("no %s pod in a stock cluster", want)
+			}
+		}
+		rows = append(rows, kindRow{build: "patched", scenario: "stock kind CLI, 1 node", ready: true, toReady: time.Since(start).Round(time.Second).String(),
+			cycles: "-", note: fmt.Sprintf("%d pods Running", strings.Count(pods, "Running"))})
+	})
+
 	t.Run("field-patched-and-power-cuts", func(t *testing.T) {
 		start := time.Now()
 		c, err := newCluster(t, "hk-field", "patched", true, true)
 		if err != nil {
 			t.Fatalf("patched control plane under the field hazard: %v", err)
 		}
-		row := kindRow{build: "patched", scenario: "field-slow (kubeadm init)", ready: true, toReady: time.Since(start).Round(time.Second).String(), cycles: "-", objects: "-"}
+		d, err := c.WaitReady(ctx, start, 4*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := kindRow{build: "patched", scenario: "field-slow (kubeadm init)", ready: true, toReady: d.Round(time.Second).String(), cycles: "-"}
+		if err := c.WaitPods(ctx, 4*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		w, err := startWorkload(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row.clusterDNS, row.objects, _ = w.check(t, ctx, c)
 		time.Sleep(hold)
 		row.restarts, _ = c.APIServerRestarts(ctx)
 		if row.dns, err = c.DNSQueries(ctx); err != nil {
@@ -161,7 +251,7 @@ func TestKindClusters(t *testing.T) {
 			t.Errorf("patched apiserver under the field hazard: %d restarts, %d DNS queries; want 0 and 0", row.restarts, row.dns)
 		}
 
-		cut := kindRow{build: "patched", scenario: fmt.Sprintf("power cuts x%d (field-slow)", powerCuts), ready: true, objects: "yes"}
+		cut := kindRow{build: "patched", scenario: fmt.Sprintf("power cuts x%d (field-slow)", powerCuts), ready: true, objects: "yes", clusterDNS: "yes"}
 		var times []string
 		for i := 1; i <= powerCuts; i++ {
 			name := fmt.Sprintf("before-cut-%d", i)
@@ -185,6 +275,16 @@ func TestKindClusters(t *testing.T) {
 					cut.objects = "no"
 					t.Errorf("after cut %d, configmap before-cut-%d is gone: %v", i, j, err)
 				}
+			}
+			if err := c.WaitPods(ctx, 4*time.Minute); err != nil {
+				t.Fatalf("after cut %d: %v", i, err)
+			}
+			dns, data, _ := w.check(t, ctx, c)
+			if dns != "yes" {
+				cut.clusterDNS = "no"
+			}
+			if data != "yes" {
+				cut.objects = "no"
 			}
 			time.Sleep(hold)
 			after, _ := c.APIServerRestarts(ctx)
@@ -333,14 +433,21 @@ spec:
 
 func logKindTable(t *testing.T, images map[string]kindnode.Result, rows []kindRow) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-9s | %-27s | %-9s | %-8s | %-3s | %-22s | %-6s | %-7s | %s\n", "build", "scenario", "ready+90s", "restarts", "dns", "time to Ready", "cycles", "objects", "note")
+	fmt.Fprintf(&b, "\n%-16s | %-27s | %-9s | %-8s | %-3s | %-22s | %-6s | %-7s | %-11s | %s\n", "build", "scenario", "ready+90s", "restarts", "dns", "time to Ready", "cycles", "objects", "cluster DNS", "note")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-9s | %-27s | %-9v | %-8d | %-3d | %-22s | %-6s | %-7s | %s\n", r.build, r.scenario, r.ready, r.restarts, r.dns, r.toReady, r.cycles, r.objects, r.note)
+		fmt.Fprintf(&b, "%-16s | %-27s | %-9v | %-8d | %-3d | %-22s | %-6s | %-7s | %-11s | %s\n", r.build, r.scenario, r.ready, r.restarts, r.dns, r.toReady, r.cycles, dash(r.objects), dash(r.clusterDNS), r.note)
 	}
 	for name, r := range images {
 		fmt.Fprintf(&b, "node image %s: %s, %.0f MB\n", name, r.Image, float64(r.SizeBytes)/1e6)
 	}
 	t.Log(b.String())
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func firstLine(s string) string {
@@ -361,8 +468,6 @@ func testLog(t *testing.T) writerFunc {
 		return len(b), nil
 	}
 }
-
-const version = "v1.37.2"
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
