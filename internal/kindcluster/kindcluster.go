@@ -219,13 +219,15 @@ func (c *Cluster) Apply(ctx context.Context, manifest string) error {
 	return err
 }
 
-// PowerCut kills every node at once (no shutdown: SIGKILL to the container) and starts them again.
+// PowerCut kills every node at once (no shutdown: SIGKILL to the container), waits until they are
+// dead, and starts them again.
 func (c *Cluster) PowerCut(ctx context.Context) error {
-	if _, err := c.docker(append([]string{"kill"}, c.Nodes...)...).Run(ctx); err != nil {
-		return err
+	for _, verb := range []string{"kill", "wait", "start"} {
+		if _, err := c.docker(append([]string{verb}, c.Nodes...)...).Run(ctx); err != nil {
+			return err
+		}
 	}
-	_, err := c.docker(append([]string{"start"}, c.Nodes...)...).Run(ctx)
-	return err
+	return nil
 }
 
 // WaitReady waits until the apiserver is ready (/readyz) and every node has reported Ready since
@@ -304,6 +306,44 @@ func (c *Cluster) APIServerRestarts(ctx context.Context) (int, error) {
 		}
 	}
 	return max, nil
+}
+
+// APIServerContainers is, for each apiserver pod directory the kubelet has on the control-plane
+// node, the number of its newest container log (N.log for the pod's Nth restart). After a power
+// cut the node may come back with another address (Docker assigns them in start order); kind's
+// entrypoint then rewrites the static pod manifests, the pod gets a new UID and a new directory,
+// and its numbering starts again at 0. StartsBetween compares two readings.
+func (c *Cluster) APIServerContainers(ctx context.Context) (map[string]int, error) {
+	out, err := c.Exec(ctx, c.ControlPlane(), "sh", "-c", "ls -d /var/log/pods/kube-system_kube-apiserver-*/kube-apiserver/*.log 2>/dev/null || true")
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]int{}
+	for _, f := range strings.Fields(out) {
+		var n int
+		if _, err := fmt.Sscanf(filepath.Base(f), "%d.log", &n); err != nil {
+			continue
+		}
+		if cur, ok := latest[filepath.Dir(f)]; !ok || n > cur {
+			latest[filepath.Dir(f)] = n
+		}
+	}
+	return latest, nil
+}
+
+// StartsBetween is how many apiserver containers were started between two readings of
+// APIServerContainers: numbers grow by one per container in a pod directory, a new directory
+// starts at 0. Exact even when the kubelet has removed the logs of older dead containers.
+func StartsBetween(before, after map[string]int) int {
+	starts := 0
+	for dir, n := range after {
+		if b, ok := before[dir]; ok {
+			starts += n - b
+		} else {
+			starts += n + 1
+		}
+	}
+	return starts
 }
 
 // APIServerLog is the tail of the apiserver's logs on the control-plane node (all its containers).

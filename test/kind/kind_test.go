@@ -258,7 +258,10 @@ func TestKindClusters(t *testing.T) {
 			if _, err := c.Kubectl(ctx, "create", "configmap", name, "--from-literal=cycle="+fmt.Sprint(i)); err != nil {
 				t.Fatalf("write %s: %v", name, err)
 			}
-			before, _ := c.APIServerRestarts(ctx)
+			before, err := c.APIServerContainers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			cutAt := time.Now()
 			if err := c.PowerCut(ctx); err != nil {
 				t.Fatalf("power cut %d: %v", i, err)
@@ -287,8 +290,11 @@ func TestKindClusters(t *testing.T) {
 				cut.objects = "no"
 			}
 			time.Sleep(hold)
-			after, _ := c.APIServerRestarts(ctx)
-			cut.restarts += after - before - 1 // the cut itself starts one new container
+			after, err := c.APIServerContainers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut.restarts += kindcluster.StartsBetween(before, after) - 1 // the cut itself starts one new container
 			n, err := c.DNSQueries(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -336,11 +342,14 @@ func TestKindClusters(t *testing.T) {
 		if err != nil {
 			t.Fatalf("unpatched cluster without the hazard: %v", err)
 		}
-		before, _ := c.APIServerRestarts(ctx)
 		if err := c.EnableHazard(); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Kubectl(ctx, "create", "configmap", "before-cut-1"); err != nil {
+			t.Fatal(err)
+		}
+		before, err := c.APIServerContainers(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
 		cutAt := time.Now()
@@ -358,8 +367,8 @@ func TestKindClusters(t *testing.T) {
 			row.toReady = "never in 4m"
 		}
 		time.Sleep(hold)
-		after, _ := c.APIServerRestarts(ctx)
-		row.restarts = after - before - 1
+		after, _ := c.APIServerContainers(ctx)
+		row.restarts = kindcluster.StartsBetween(before, after) - 1
 		row.ready = readyErr == nil && row.restarts == 0
 		if row.ready {
 			row.cycles = "1/1"
