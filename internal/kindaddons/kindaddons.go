@@ -61,14 +61,14 @@ func Build(ctx context.Context, cacheDir, coreDNSVersion string, log func(string
 	for _, p := range []struct {
 		dst                 *string
 		module, pkg, ldflag string
-		prepare             func(context.Context, string) error
+		edit                *sourceEdit
 	}{
-		{&b.Flanneld, FlannelModule, ".", "-X github.com/flannel-io/flannel/pkg/version.Version=" + flannelVersion, withoutSomeBackends},
+		{&b.Flanneld, FlannelModule, ".", "-X github.com/flannel-io/flannel/pkg/version.Version=" + flannelVersion, withoutBackends},
 		{&b.FlannelInstallConf, FlannelModule, "./cmd/install_conf", "", nil},
 		{&b.FlannelCNI, CNIPluginsModule, "./plugins/meta/flannel", "", nil},
 		{&b.LocalPathProvisioner, LocalPathModule, ".", "-X main.VERSION=" + version(LocalPathModule), nil},
 	} {
-		if *p.dst, err = goProgram(ctx, cacheDir, goVersion, p.module, p.pkg, p.ldflag, p.prepare, log); err != nil {
+		if *p.dst, err = goProgram(ctx, cacheDir, goVersion, p.module, p.pkg, p.ldflag, p.edit, log); err != nil {
 			return nil, err
 		}
 	}
@@ -83,15 +83,19 @@ func Build(ctx context.Context, cacheDir, coreDNSVersion string, log func(string
 func version(module string) string { _, v, _ := strings.Cut(module, "@"); return v }
 
 // goProgram builds one main package of a module, statically and reproducibly (-trimpath, no cgo,
-// no VCS stamp), in a writable copy of the module's source so prepare can edit it first. The
+// no VCS stamp), in a writable copy of the module's source so edit can change it first. The
 // module's own go.mod and go.sum decide every dependency; the go command verifies each against
 // the checksum database as it downloads it.
-func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags string, prepare func(context.Context, string) error, log func(string, ...any)) (string, error) {
+func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags string, edit *sourceEdit, log func(string, ...any)) (string, error) {
 	name := filepath.Base(strings.TrimSuffix(module[:strings.Index(module, "@")], "/"))
 	if pkg != "." {
 		name = filepath.Base(pkg)
 	}
-	key := sha256.Sum256([]byte(strings.Join([]string{module, pkg, ldflags, goVersion, runtime.GOARCH, fmt.Sprint(prepare != nil)}, "\n")))
+	editName := ""
+	if edit != nil {
+		editName = edit.name
+	}
+	key := sha256.Sum256([]byte(strings.Join([]string{module, pkg, ldflags, goVersion, runtime.GOARCH, editName}, "\n")))
 	dir := filepath.Join(cacheDir, "addons", name+"-"+version(module)+"-"+hex.EncodeToString(key[:6]))
 	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err == nil {
@@ -126,9 +130,9 @@ func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags st
 		return "", err
 	}
 	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
-	if prepare != nil {
-		if err := prepare(ctx, src); err != nil {
-			return "", fmt.Errorf("prepare %s: %w", module, err)
+	if edit != nil {
+		if err := edit.apply(ctx, src); err != nil {
+			return "", fmt.Errorf("%s %s: %w", module, edit.name, err)
 		}
 	}
 	log("addons: go build %s %s", module, pkg)
@@ -143,9 +147,18 @@ func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags st
 	return bin, nil
 }
 
+// sourceEdit changes a module's source before it is built; its name, part of the cache key, says
+// what it does, so a changed edit is a new build.
+type sourceEdit struct {
+	name  string
+	apply func(ctx context.Context, src string) error
+}
+
 // withoutCloudPlugins drops the cloud providers' plugins from CoreDNS's plugin.cfg and regenerates
 // the plugin list and directive order from it, as CoreDNS's own `go generate` does.
-func withoutCloudPlugins(ctx context.Context, src string) error {
+var withoutCloudPlugins = &sourceEdit{"without plugins " + strings.Join(cloudPlugins, ","), dropCloudPlugins}
+
+func dropCloudPlugins(ctx context.Context, src string) error {
 	cfg := filepath.Join(src, "plugin.cfg")
 	data, err := os.ReadFile(cfg)
 	if err != nil {
@@ -177,7 +190,9 @@ func withoutCloudPlugins(ctx context.Context, src string) error {
 // call it a debugging backend). host-gw, vxlan, ipip, wireguard, ipsec and the rest stay.
 var droppedBackends = []string{"tencentvpc", "udp"}
 
-func withoutSomeBackends(_ context.Context, src string) error {
+var withoutBackends = &sourceEdit{"without backends " + strings.Join(droppedBackends, ","), dropBackends}
+
+func dropBackends(_ context.Context, src string) error {
 	main := filepath.Join(src, "main.go")
 	data, err := os.ReadFile(main)
 	if err != nil {
