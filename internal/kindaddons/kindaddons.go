@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
@@ -129,7 +130,6 @@ func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags st
 	if _, err := command.New("chmod", "-R", "u+w", src).Run(ctx); err != nil {
 		return "", err
 	}
-	env := []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
 	if edit != nil {
 		if err := edit.apply(ctx, src); err != nil {
 			return "", fmt.Errorf("%s %s: %w", module, edit.name, err)
@@ -138,7 +138,7 @@ func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags st
 	log("addons: go build %s %s", module, pkg)
 	out := filepath.Join(tmp, "out", name)
 	if _, err := command.New("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", strings.TrimSpace("-s -w "+ldflags), "-o", out, pkg).
-		InDir(src).WithEnv(env...).Run(ctx); err != nil {
+		InDir(src).WithEnv(goEnv...).Run(ctx); err != nil {
 		return "", fmt.Errorf("build %s %s: %w", module, pkg, err)
 	}
 	if err := os.Rename(filepath.Join(tmp, "out"), dir); err != nil {
@@ -146,6 +146,9 @@ func goProgram(ctx context.Context, cacheDir, goVersion, module, pkg, ldflags st
 	}
 	return bin, nil
 }
+
+// goEnv builds in module mode against the module's own go.mod, statically, with this machine's Go.
+var goEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
 
 // sourceEdit changes a module's source before it is built; its name, part of the cache key, says
 // what it does, so a changed edit is a new build.
@@ -168,7 +171,7 @@ func dropCloudPlugins(ctx context.Context, src string) error {
 	dropped := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		name, _, _ := strings.Cut(line, ":")
-		if contains(cloudPlugins, strings.TrimSpace(name)) {
+		if slices.Contains(cloudPlugins, strings.TrimSpace(name)) {
 			dropped++
 			continue
 		}
@@ -181,7 +184,7 @@ func dropCloudPlugins(ctx context.Context, src string) error {
 		return err
 	}
 	_, err = command.New("go", "run", "directives_generate.go").InDir(src).
-		WithEnv("GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local").Run(ctx)
+		WithEnv(goEnv...).Run(ctx)
 	return err
 }
 
@@ -207,13 +210,4 @@ func dropBackends(_ context.Context, src string) error {
 		s = strings.Replace(s, imp, "", 1)
 	}
 	return os.WriteFile(main, []byte(s), 0o644)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

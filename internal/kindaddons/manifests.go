@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/modcache"
@@ -107,7 +108,7 @@ var imageRE = regexp.MustCompile(`(?m)^\s*(?:image:|-)\s*([a-z0-9.-]+\.[a-z]+/[a
 func images(manifest string) []string {
 	var out []string
 	for _, m := range imageRE.FindAllStringSubmatch(manifest, -1) {
-		if !contains(out, m[1]) {
+		if !slices.Contains(out, m[1]) {
 			out = append(out, m[1])
 		}
 	}
