@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: conformance conformance-hazard conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -190,6 +190,29 @@ KIND_VERSIONS ?= v1.36.3 v1.35.4
 kind-versions: hk etcd
 	scripts/install-deps.sh kind
 	for v in $(KIND_VERSIONS); do HK_KIND_TEST=smoke HK_KIND_VERSION=$$v go test -count=1 -timeout 45m -v ./test/kind/ || exit 1; done
+
+# Upstream's conformance suite (e2e.test, ginkgo) and its test images, built offline from the
+# pinned tree into out/conformance/$(VERSION)/ (README "Conformance").
+conformance-suite: hk
+	scripts/install-deps.sh kind
+	$(HK) conformance build --version $(VERSION)
+
+# The whole [Conformance] suite, parallel part then serial part, on kind clusters (1 control
+# plane, 2 workers) of the patched build and of the unpatched control: reports under
+# out/conformance/$(VERSION)/results/. Not in make test (README "Conformance" has the time).
+conformance: hk etcd
+	scripts/install-deps.sh kind
+	HK_CONFORMANCE=full HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 10h -v -run '^TestConformance$$' ./test/kind/
+
+# The whole suite on a patched cluster back from a power cut under the field hazard.
+conformance-hazard: hk etcd
+	scripts/install-deps.sh kind
+	HK_CONFORMANCE=hazard HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 6h -v -run '^TestConformance$$' ./test/kind/
+
+# make test's sample of the suite (internal/conformance.Smoke) on the patched cluster.
+conformance-smoke: hk etcd
+	scripts/install-deps.sh kind
+	HK_CONFORMANCE=smoke HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 60m -v -run '^TestConformance$$' ./test/kind/
 
 # A second, cold build from a fresh clone in another directory must give the same sha256.
 reproducible: hyperkube

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindcmd "sigs.k8s.io/kind/pkg/cmd"
 
 	"github.com/hardened-hyperkube/hk/internal/command"
@@ -422,6 +423,31 @@ func (c *Cluster) WaitPods(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("pods not all Running and ready after %v: %s", timeout, last)
+}
+
+// Kubeconfig is the cluster admin's kubeconfig, for clients where the nodes' published ports are
+// (the private Docker daemon's network namespace).
+func (c *Cluster) Kubeconfig() string { return filepath.Join(c.opts.Dir, "kubeconfig") }
+
+// LoadImages imports a docker-save archive into every node's containerd, as `kind load
+// image-archive` does.
+func (c *Cluster) LoadImages(archive string) error {
+	nodes, err := c.provider.ListInternalNodes(c.Name)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		f, err := os.Open(archive)
+		if err != nil {
+			return err
+		}
+		err = nodeutils.LoadImageArchive(n, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("load %s into %s: %w", filepath.Base(archive), n.String(), err)
+		}
+	}
+	return nil
 }
 
 // Attach is a cluster created by other means (kind's own CLI), to drive as Create's.

@@ -25,7 +25,9 @@ type ImageSpec struct {
 	Tags       []string
 	Layers     []Layer
 	Entrypoint []string
+	Cmd        []string
 	Env        []string
+	User       string
 	StopSignal string
 	Labels     map[string]string
 }
@@ -52,6 +54,8 @@ type imageConfig struct {
 	Config       struct {
 		Env        []string          `json:"Env,omitempty"`
 		Entrypoint []string          `json:"Entrypoint,omitempty"`
+		Cmd        []string          `json:"Cmd,omitempty"`
+		User       string            `json:"User,omitempty"`
 		StopSignal string            `json:"StopSignal,omitempty"`
 		Labels     map[string]string `json:"Labels,omitempty"`
 	} `json:"config"`
@@ -84,6 +88,7 @@ func WriteArchive(path string, images []ImageSpec, created time.Time) error {
 		var cfg imageConfig
 		cfg.Architecture, cfg.OS, cfg.Created = "amd64", "linux", created.UTC()
 		cfg.Config.Env, cfg.Config.Entrypoint, cfg.Config.StopSignal, cfg.Config.Labels = img.Env, img.Entrypoint, img.StopSignal, img.Labels
+		cfg.Config.Cmd, cfg.Config.User = img.Cmd, img.User
 		cfg.RootFS.Type = "layers"
 		entry := manifestEntry{RepoTags: img.Tags}
 		for _, l := range img.Layers {

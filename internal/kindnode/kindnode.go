@@ -145,33 +145,33 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	etcdLayer, err := stagedLayer(work, "etcd", func(dir string) error {
-		return copyFile(etcd, filepath.Join(dir, "usr/local/bin/etcd"), 0o755)
+		return CopyFile(etcd, filepath.Join(dir, "usr/local/bin/etcd"), 0o755)
 	})
 	if err != nil {
 		return nil, err
 	}
 	pauseLayer, err := stagedLayer(work, "pause", func(dir string) error {
-		return copyFile(pause, filepath.Join(dir, "pause"), 0o755)
+		return CopyFile(pause, filepath.Join(dir, "pause"), 0o755)
 	})
 	if err != nil {
 		return nil, err
 	}
-	busybox, err := stagedLayer(work, "busybox", func(dir string) error { return installBusybox(ctx, dir, debian.Busybox) })
+	busybox, err := stagedLayer(work, "busybox", func(dir string) error { return InstallBusybox(ctx, dir, debian.Busybox) })
 	if err != nil {
 		return nil, err
 	}
 	single := func(name, dst, src string) (Layer, error) {
-		return stagedLayer(work, name, func(dir string) error { return copyFile(src, filepath.Join(dir, dst), 0o755) })
+		return stagedLayer(work, name, func(dir string) error { return CopyFile(src, filepath.Join(dir, dst), 0o755) })
 	}
 	corednsLayer, err := single("coredns", "coredns", addons.CoreDNS)
 	if err != nil {
 		return nil, err
 	}
 	flannelLayer, err := stagedLayer(work, "flannel", func(dir string) error {
-		if err := copyFile(addons.Flanneld, filepath.Join(dir, "opt/bin/flanneld"), 0o755); err != nil {
+		if err := CopyFile(addons.Flanneld, filepath.Join(dir, "opt/bin/flanneld"), 0o755); err != nil {
 			return err
 		}
-		return copyFile(addons.FlannelInstallConf, filepath.Join(dir, "opt/bin/install-conf"), 0o755)
+		return CopyFile(addons.FlannelInstallConf, filepath.Join(dir, "opt/bin/install-conf"), 0o755)
 	})
 	if err != nil {
 		return nil, err
@@ -345,7 +345,7 @@ func stagedLayer(work, name string, fill func(dir string) error) (Layer, error) 
 
 // installHyperkube puts the binary and a symlink per component into dir/bin.
 func installHyperkube(dir, bin, hyperkube string, components []string) error {
-	if err := copyFile(hyperkube, filepath.Join(dir, bin, "hyperkube"), 0o755); err != nil {
+	if err := CopyFile(hyperkube, filepath.Join(dir, bin, "hyperkube"), 0o755); err != nil {
 		return err
 	}
 	for _, c := range components {
@@ -356,9 +356,9 @@ func installHyperkube(dir, bin, hyperkube string, components []string) error {
 	return nil
 }
 
-// installBusybox puts a static busybox in dir/bin with a link per applet, as busybox images do.
-func installBusybox(ctx context.Context, dir, busybox string) error {
-	if err := copyFile(busybox, filepath.Join(dir, "bin", "busybox"), 0o755); err != nil {
+// InstallBusybox puts a static busybox in dir/bin with a link per applet, as busybox images do.
+func InstallBusybox(ctx context.Context, dir, busybox string) error {
+	if err := CopyFile(busybox, filepath.Join(dir, "bin", "busybox"), 0o755); err != nil {
 		return err
 	}
 	out, err := command.New(busybox, "--list").Output(ctx)
@@ -468,7 +468,7 @@ func nodeFiles(dir, kindFiles, hyperkube, gitVersion, preloadArchive, preloadDig
 	if err := os.Symlink("/usr/lib/cni", filepath.Join(dir, "opt/cni/bin")); err != nil {
 		return err
 	}
-	if err := copyFile(preloadArchive, filepath.Join(dir, "kind/images/hk-images.tar"), 0o644); err != nil {
+	if err := CopyFile(preloadArchive, filepath.Join(dir, "kind/images/hk-images.tar"), 0o644); err != nil {
 		return err
 	}
 	for _, d := range []string{"kind", "kind/bin", "kind/images", "kind/manifests"} {
@@ -477,7 +477,8 @@ func nodeFiles(dir, kindFiles, hyperkube, gitVersion, preloadArchive, preloadDig
 	return installHyperkube(dir, "usr/bin", hyperkube, []string{"kubeadm", "kubelet", "kubectl"})
 }
 
-func copyFile(src, dst string, mode os.FileMode) error {
+// CopyFile copies src to dst (creating dst's directory) with mode.
+func CopyFile(src, dst string, mode os.FileMode) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func baseLayers(ctx context.Context, cacheDir string, log func(string, ...any)) 
 	if err := writeSlimLayer(ctx, rootfs, slimRoots, filepath.Join(tmp, "slim.tar")); err != nil {
 		return debianBase{}, err
 	}
-	if err := copyFile(filepath.Join(rootfs, "usr/bin/busybox"), filepath.Join(tmp, "busybox"), 0o755); err != nil {
+	if err := CopyFile(filepath.Join(rootfs, "usr/bin/busybox"), filepath.Join(tmp, "busybox"), 0o755); err != nil {
 		return debianBase{}, err
 	}
 	if err := os.RemoveAll(rootfs); err != nil {

@@ -98,22 +98,7 @@ func TestKindClusters(t *testing.T) {
 	docker := os.Getenv("HK_KIND_DOCKER") // "host" on a machine whose Docker allows --privileged
 	var dockerHost string
 	if docker != "host" {
-		d, err := privatedocker.Start(ctx, privatedocker.Options{Dir: filepath.Join(root, "out", "kind", "docker"), HK: hk, Log: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.StopOnSignal()
-		t.Cleanup(func() {
-			if err := d.Stop(); err != nil {
-				t.Errorf("private docker teardown: %v", err)
-			}
-			after := privatedocker.HostSnapshot()
-			for k, v := range before {
-				if after[k] != v {
-					t.Errorf("host %s changed: before %q, after %q", k, v, after[k])
-				}
-			}
-		})
+		d := startPrivateDocker(t, ctx, root, hk, before)
 		dockerHost = d.Host
 	}
 	newCluster := func(t *testing.T, name, build string, hazard, atCreate bool) (*kindcluster.Cluster, error) {
@@ -495,6 +480,29 @@ func buildHK(t *testing.T) string {
 		t.Fatalf("go build hk: %v\n%s", err, b)
 	}
 	return out
+}
+
+// startPrivateDocker starts the private Docker daemon for the test and, at its end, stops it and
+// checks the host is as before (the daemon, docker0, iptables, /etc/docker, sysctls).
+func startPrivateDocker(t *testing.T, ctx context.Context, root, hk string, before map[string]string) *privatedocker.Daemon {
+	t.Helper()
+	d, err := privatedocker.Start(ctx, privatedocker.Options{Dir: filepath.Join(root, "out", "kind", "docker"), HK: hk, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.StopOnSignal()
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("private docker teardown: %v", err)
+		}
+		after := privatedocker.HostSnapshot()
+		for k, v := range before {
+			if after[k] != v {
+				t.Errorf("host %s changed: before %q, after %q", k, v, after[k])
+			}
+		}
+	})
+	return d
 }
 
 type writerFunc func([]byte) (int, error)

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/conformance"
+	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/series"
+)
+
+func init() {
+	subcommands["conformance"] = subcommand{"conformance build: upstream's conformance suite and its test images, built offline from the pinned tree", runConformance}
+}
+
+const conformanceUsage = `usage:
+  hk conformance build --version V [--json]   e2e.test, ginkgo and the test images (make conformance runs them)`
+
+// conformanceBuild is what hk conformance build made.
+type conformanceBuild struct {
+	Tree   string              `json:"tree"`
+	E2E    string              `json:"e2e"`
+	Ginkgo string              `json:"ginkgo"`
+	Tests  int                 `json:"tests"`
+	Images *conformance.Images `json:"images"`
+}
+
+func runConformance(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "build" {
+		fmt.Fprintln(os.Stderr, conformanceUsage)
+		return errUsage
+	}
+	fs := newFlags("conformance build", "--version V [--json]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release (pins in build/versions)")
+	asJSON := fs.Bool("json", false, "print what was built as JSON")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	// The suite is upstream's: built from the unpatched tree, the same for every cluster it tests.
+	t, err := build.Prepare(ctx, build.Options{Root: e.root, Version: *version, Selection: series.None,
+		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.outDir(), "conformance", *version)
+	suite, err := conformance.BuildSuite(ctx, t.Dir, t.Commit, filepath.Join(dir, "suite"), e.logf)
+	if err != nil {
+		return err
+	}
+	images, err := conformance.BuildImages(ctx, conformance.ImageOptions{Tree: t.Dir, Commit: t.Commit, Version: *version,
+		CacheDir: e.machineCacheDir(), OutDir: filepath.Join(dir, "images"), Log: e.logf})
+	if err != nil {
+		return err
+	}
+	r := conformanceBuild{Tree: t.Dir, E2E: suite.E2E, Ginkgo: suite.Ginkgo, Tests: len(suite.Tests), Images: images}
+	if *asJSON {
+		return lab.WriteJSON(os.Stdout, r)
+	}
+	fmt.Printf("e2e.test  %s\nginkgo    %s\ntests     %d [Conformance] in %s\nimages    %s\n", r.E2E, r.Ginkgo, r.Tests, conformance.ListFile, images.Archive)
+	for _, b := range images.Built {
+		fmt.Printf("  %s\t%s\n", b.Tag, b.Source)
+	}
+	return nil
+}
