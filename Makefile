@@ -67,8 +67,8 @@ verify-release: hk
 # seconds, Go build cache growth) at the end, on failure too.
 # upstream-check (upstream's lint and -race tests of the touched packages, 12 min cold) is its own
 # target, not a stage: make test runs upstream's tests of every release's series without -race.
-BUILD_LANE := lab-binaries $(addprefix backport-binaries-,$(BACKPORTS)) bazel-test
-PROOFS     := unit-test lab-proofs kind-smoke $(addprefix backport-proof-,$(BACKPORTS)) $(addprefix upstream-test-,$(VERSION) $(BACKPORTS))
+BUILD_LANE := lab-binaries conformance-suite $(addprefix backport-binaries-,$(BACKPORTS)) bazel-test
+PROOFS     := unit-test lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(BACKPORTS)) $(addprefix upstream-test-,$(VERSION) $(BACKPORTS))
 TEST_STAGES := $(BUILD_LANE) $(PROOFS)
 BUILD_NICE ?= 19
 TEST_NICE ?= 10
@@ -99,11 +99,13 @@ stage-upstream-test-$(VERSION):
 # with the four backports' proofs at once, against its 10 s limit; 1.6-3.8 s one at a time). The
 # kind smoke also keeps its private Docker daemon and the kubelet's host sysctls out of the lab's
 # way.
-LAB_LANE := lab-proofs kind-smoke $(addprefix backport-proof-,$(BACKPORTS))
+LAB_LANE := lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(BACKPORTS))
 stage-lab-proofs:
 	$(HK) stage --needs lab-binaries lab-proofs -- $(STAGE_MAKE) lab-proofs
 stage-kind-smoke:
 	$(HK) stage --needs lab-binaries --after lab-proofs kind-smoke -- $(STAGE_MAKE) kind-smoke
+stage-conformance-smoke:
+	$(HK) stage --needs lab-binaries,conformance-suite --after kind-smoke conformance-smoke -- $(STAGE_MAKE) conformance-smoke
 $(addprefix stage-backport-proof-,$(BACKPORTS)): stage-backport-proof-%:
 	$(HK) stage --needs backport-binaries-$* --after $(call before,backport-proof-$*,$(LAB_LANE)) backport-proof-$* -- $(STAGE_MAKE) backport-proof-$*
 

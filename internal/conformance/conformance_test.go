@@ -90,17 +90,24 @@ func TestFocusSelectsExactlyTheGivenTests(t *testing.T) {
 		t.Fatalf("List = %+v", tests)
 	}
 	focus := regexp.MustCompile(Focus(tests[:2]))
+	// ginkgo matches the suite's description, a space and the spec's text.
 	for _, text := range []string{
-		"[sig-node] Pods should get a host IP [NodeConformance] [Conformance]",
-		"[sig-scheduling] SchedulerPredicates [Serial] validates that NodeSelector is respected if matching [Conformance]",
+		"Kubernetes e2e suite [sig-node] Pods should get a host IP [NodeConformance] [Conformance]",
+		"Kubernetes e2e suite [sig-scheduling] SchedulerPredicates [Serial] validates that NodeSelector is respected if matching [Conformance]",
 	} {
 		if !focus.MatchString(text) {
 			t.Errorf("focus does not match %q", text)
 		}
 	}
 	// A test whose text starts with the selected one's is not selected.
-	if focus.MatchString("[sig-node] Pods should get a host IP twice (a made-up test) [Conformance]") {
-		t.Errorf("focus %q matches a longer test's text", focus)
+	for _, text := range []string{
+		"Kubernetes e2e suite [sig-node] Pods should get a host IP twice (a made-up test) [Conformance]",
+		"Kubernetes e2e suite [sig-node] Other Pods should get a host IP [Conformance]",
+		"Kubernetes e2e suite [sig-apps] Pods should get a host IP [Conformance]",
+	} {
+		if focus.MatchString(text) {
+			t.Errorf("focus %q matches another test's text %q", focus, text)
+		}
 	}
 	if _, err := Select(tests, []string{"[sig-node] Pods should not exist [Conformance]"}); err == nil ||
 		!strings.Contains(err.Error(), "is not in the tree's") {
