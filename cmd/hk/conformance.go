@@ -10,6 +10,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/conformance"
 	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
 func init() {
@@ -46,7 +47,12 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	dir := filepath.Join(e.outDir(), "conformance", *version)
-	suite, err := conformance.BuildSuite(ctx, t.Dir, t.Commit, filepath.Join(dir, "suite"), e.logf)
+	minor, err := versions.Minor(*version)
+	if err != nil {
+		return err
+	}
+	ldflags := build.VersionLDFlags(minor, build.GitVersion(*version, t.Series), t.Commit, t.Pins.ReleaseTime)
+	suite, err := conformance.BuildSuite(ctx, t.Dir, t.Commit, ldflags, filepath.Join(dir, "suite"), e.logf)
 	if err != nil {
 		return err
 	}

@@ -469,6 +469,13 @@ func GitVersion(version string, s *series.Series) string {
 // goBuildFlags are the go build flags of every binary: trimmed, stripped and version-stamped
 // the way upstream's hack/lib/version.sh stamps them.
 func goBuildFlags(minor, gitVersion, commit, buildDate string) []string {
+	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", VersionLDFlags(minor, gitVersion, commit, buildDate)}
+}
+
+// VersionLDFlags stamps a binary of the tree as upstream's hack/lib/version.sh does (what
+// `version` commands and the e2e suite read), stripped: -s -w and -X of client-go's and
+// component-base's version variables.
+func VersionLDFlags(minor, gitVersion, commit, buildDate string) string {
 	major, minorNum, _ := strings.Cut(strings.TrimPrefix(minor, "v"), ".")
 	ldflags := []string{"-s", "-w"}
 	for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
@@ -477,7 +484,7 @@ func goBuildFlags(minor, gitVersion, commit, buildDate string) []string {
 			ldflags = append(ldflags, fmt.Sprintf("-X '%s.%s=%s'", pkg, kv[0], kv[1]))
 		}
 	}
-	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " ")}
+	return strings.Join(ldflags, " ")
 }
 
 // inputsDigest identifies what decides the binary: release, pinned modules, patches, overlay,

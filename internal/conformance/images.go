@@ -27,9 +27,11 @@ const Registry = "docker.io/hk/e2e-test-images"
 // manifestFile names every image the suite uses and its version.
 const manifestFile = "test/utils/image/manifest.go"
 
-// Debian is where the images' packaged programs come from (the kind node's suite and mirror).
+// Debian is where the images' packaged programs come from: Debian 13, whose busybox is the
+// version the suite's busybox image carries (1.37.0; the tests pass environment variables whose
+// names are not shell names through `sh -c env`, which bookworm's 1.35 drops).
 const (
-	debianSuite  = "bookworm"
+	debianSuite  = "trixie"
 	debianMirror = "http://deb.debian.org/debian"
 )
 
@@ -38,7 +40,7 @@ const (
 // an image that is a packaged program (nginx, busybox), as Debian names them.
 var basePackages = []string{
 	"bind9-dnsutils", "curl", "netcat-openbsd", "iproute2", "iperf", "socat", "ca-certificates",
-	"nginx-light", "busybox-static",
+	"nginx", "busybox-static",
 }
 
 // recipe is how one image of manifest.go is made here.
@@ -78,10 +80,10 @@ var recipes = []recipe{
 		entrypoint: []string{"/agnhost"}, cmd: []string{"test-webserver"}},
 	{id: "BusyBox", source: "Debian's busybox-static with its applets, /etc/passwd, /tmp",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.busybox} }, cmd: []string{"sh"}},
-	{id: "Nginx", source: "Debian's nginx-light, in the foreground, logs to stdout and stderr",
+	{id: "Nginx", source: "Debian's nginx, in the foreground, logs to stdout and stderr",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.debian} },
 		cmd:    []string{"nginx", "-g", "daemon off;"}, stopSignal: "SIGQUIT"},
-	{id: "NginxNew", source: "Debian's nginx-light, tagged as the newer version",
+	{id: "NginxNew", source: "Debian's nginx, tagged as the newer version",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.debian} },
 		cmd:    []string{"nginx", "-g", "daemon off;"}, stopSignal: "SIGQUIT"},
 	{id: "Nonewprivs", source: "test/images/nonewprivs (nnp, setuid root) on busybox",

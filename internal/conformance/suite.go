@@ -29,8 +29,10 @@ type Suite struct {
 
 // BuildSuite compiles e2e.test and ginkgo from the tree at dir (an unpatched tree: the suite is
 // upstream's, the same binary for the patched cluster and the control) into outDir, once per
-// tree commit and Go version. commit names the tree's content.
-func BuildSuite(ctx context.Context, dir, commit, outDir string, log func(string, ...any)) (*Suite, error) {
+// tree commit, link flags and Go version. commit names the tree's content; ldflags stamp e2e.test
+// with the release's version as upstream's build does (the suite reads it: the Pod Security
+// fixtures of the running version, for one).
+func BuildSuite(ctx context.Context, dir, commit, ldflags, outDir string, log func(string, ...any)) (*Suite, error) {
 	tests, err := List(dir)
 	if err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func BuildSuite(ctx context.Context, dir, commit, outDir string, log func(string
 		return nil, err
 	}
 	defer unlock()
-	key := suiteKey(commit)
+	key := suiteKey(commit, ldflags)
 	if data, err := os.ReadFile(filepath.Join(outDir, "inputs")); err == nil && string(data) == key {
 		return s, nil
 	}
@@ -57,7 +59,7 @@ func BuildSuite(ctx context.Context, dir, commit, outDir string, log func(string
 	log("conformance suite: go test -c ./test/e2e and go build ginkgo in %s", dir)
 	// -trimpath as hk build compiles, so the packages the suite shares with the hyperkube come
 	// from the build cache.
-	if _, err := command.New("go", "test", "-c", "-trimpath", "-o", filepath.Join(tmp, "e2e.test"), "./test/e2e").
+	if _, err := command.New("go", "test", "-c", "-trimpath", "-ldflags="+ldflags, "-o", filepath.Join(tmp, "e2e.test"), "./test/e2e").
 		InDir(dir).WithEnv(goEnv...).Run(ctx); err != nil {
 		return nil, fmt.Errorf("build e2e.test: %w", err)
 	}
@@ -76,7 +78,7 @@ func BuildSuite(ctx context.Context, dir, commit, outDir string, log func(string
 	return s, nil
 }
 
-func suiteKey(commit string) string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{commit, runtime.Version(), strings.Join(goEnv, " ")}, "\n")))
+func suiteKey(commit, ldflags string) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{commit, ldflags, runtime.Version(), strings.Join(goEnv, " ")}, "\n")))
 	return hex.EncodeToString(sum[:8])
 }
