@@ -30,6 +30,8 @@ fi
 if want kind; then
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+  # busybox for the conformance images, built from its release tarball
+  command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 fi
 if ((${#need[@]} == 0)); then
   exit 0

@@ -27,20 +27,19 @@ const Registry = "docker.io/hk/e2e-test-images"
 // manifestFile names every image the suite uses and its version.
 const manifestFile = "test/utils/image/manifest.go"
 
-// Debian is where the images' packaged programs come from: Debian 13, whose busybox is the
-// version the suite's busybox image carries (1.37.0; the tests pass environment variables whose
-// names are not shell names through `sh -c env`, which bookworm's 1.35 drops).
+// Debian is where the images' packaged programs come from (the kind node's suite and mirror).
 const (
-	debianSuite  = "trixie"
+	debianSuite  = "bookworm"
 	debianMirror = "http://deb.debian.org/debian"
 )
 
 // basePackages are what upstream's Dockerfiles install on Alpine (agnhost: bind-tools curl
 // netcat-openbsd iproute2 iperf bash util-linux socat; glibc-dns-testing: dnsutils) or take from
-// an image that is a packaged program (nginx, busybox), as Debian names them.
+// an image that is a packaged program (nginx), as Debian names them. busybox is built from
+// busybox.net's source (buildBusybox).
 var basePackages = []string{
 	"bind9-dnsutils", "curl", "netcat-openbsd", "iproute2", "iperf", "socat", "ca-certificates",
-	"nginx", "busybox-static",
+	"nginx-light",
 }
 
 // recipe is how one image of manifest.go is made here.
@@ -78,12 +77,12 @@ var recipes = []recipe{
 	{id: "Nautilus", source: "agnhost + test/images/nautilus/html",
 		layers:     func(l layers) []kindnode.Layer { return []kindnode.Layer{l.debian, l.agnhost, l.nautilus} },
 		entrypoint: []string{"/agnhost"}, cmd: []string{"test-webserver"}},
-	{id: "BusyBox", source: "Debian's busybox-static with its applets, /etc/passwd, /tmp",
+	{id: "BusyBox", source: "busybox " + busyboxVersion + " from busybox.net's source (defconfig, static) with its applets, /etc/passwd, /tmp",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.busybox} }, cmd: []string{"sh"}},
-	{id: "Nginx", source: "Debian's nginx, in the foreground, logs to stdout and stderr",
+	{id: "Nginx", source: "Debian's nginx-light, in the foreground, logs to stdout and stderr",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.debian} },
 		cmd:    []string{"nginx", "-g", "daemon off;"}, stopSignal: "SIGQUIT"},
-	{id: "NginxNew", source: "Debian's nginx, tagged as the newer version",
+	{id: "NginxNew", source: "Debian's nginx-light, tagged as the newer version",
 		layers: func(l layers) []kindnode.Layer { return []kindnode.Layer{l.debian} },
 		cmd:    []string{"nginx", "-g", "daemon off;"}, stopSignal: "SIGQUIT"},
 	{id: "Nonewprivs", source: "test/images/nonewprivs (nnp, setuid root) on busybox",
@@ -176,7 +175,11 @@ func BuildImages(ctx context.Context, o ImageOptions) (*Images, error) {
 	if err != nil {
 		return nil, err
 	}
-	inputs := imagesKey(o.Commit, debian.Layer.Digest)
+	busybox, err := buildBusybox(ctx, filepath.Join(o.CacheDir, "conformance"), o.Log)
+	if err != nil {
+		return nil, err
+	}
+	inputs := imagesKey(o.Commit, debian.Digest, busybox)
 	if data, err := os.ReadFile(filepath.Join(o.OutDir, "images.json")); err == nil {
 		var im Images
 		if json.Unmarshal(data, &im) == nil && im.Inputs == inputs {
@@ -196,14 +199,14 @@ func BuildImages(ctx context.Context, o ImageOptions) (*Images, error) {
 		InDir(o.Tree).WithEnv(goEnv...).Run(ctx); err != nil {
 		return nil, fmt.Errorf("build the test images' programs: %w", err)
 	}
-	l := layers{debian: debian.Layer}
+	l := layers{debian: debian}
 	images := filepath.Join(o.Tree, "test", "images")
 	for _, s := range []struct {
 		dst  *kindnode.Layer
 		name string
 		fill func(dir string) error
 	}{
-		{&l.busybox, "busybox", func(dir string) error { return busyboxFiles(ctx, dir, debian.Busybox) }},
+		{&l.busybox, "busybox", func(dir string) error { return busyboxFiles(ctx, dir, busybox) }},
 		{&l.agnhost, "agnhost", func(dir string) error {
 			return place(dir, []file{
 				{"agnhost", filepath.Join(bins, "agnhost"), 0o755},
@@ -280,8 +283,8 @@ func BuildImages(ctx context.Context, o ImageOptions) (*Images, error) {
 // RepoList is the KUBE_TEST_REPO_LIST content that points the suite's e2e registry at Registry.
 func RepoList() string { return "promoterE2eRegistry: " + Registry + "\n" }
 
-func imagesKey(commit, debianDigest string) string {
-	sum := sha256.Sum256([]byte(strings.Join(append([]string{commit, debianDigest}, recipeNames()...), "\n")))
+func imagesKey(commit, debianDigest, busybox string) string {
+	sum := sha256.Sum256([]byte(strings.Join(append([]string{commit, debianDigest, busybox}, recipeNames()...), "\n")))
 	return hex.EncodeToString(sum[:8])
 }
 
@@ -355,76 +358,67 @@ func busyboxFiles(ctx context.Context, dir, busybox string) error {
 	return os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky)
 }
 
-// debian is the Debian layer of the test images and the static busybox taken from it.
-type debian struct {
-	Layer   kindnode.Layer
-	Busybox string
-}
-
 // debianLayer debootstraps basePackages once into a layer under cacheDir, with agnhost's image
 // user and group and nginx's logs on the container's output; packages.txt lists the versions.
-func debianLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (debian, error) {
+func debianLayer(ctx context.Context, cacheDir string, log func(string, ...any)) (kindnode.Layer, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	unlock, err := filelock.Lock(filepath.Join(cacheDir, "base.lock"), nil)
 	if err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	defer unlock()
 	sum := sha256.Sum256([]byte(strings.Join(append([]string{debianSuite, debianMirror, "minbase", "prepare-1"}, basePackages...), "\n")))
 	dir := filepath.Join(cacheDir, "base-"+debianSuite+"-"+hex.EncodeToString(sum[:6]))
 	if data, err := os.ReadFile(filepath.Join(dir, "layer.json")); err == nil {
-		var d debian
-		if json.Unmarshal(data, &d) == nil && filepath.Dir(d.Layer.Path) == dir {
-			return d, nil
+		var l kindnode.Layer
+		if json.Unmarshal(data, &l) == nil && filepath.Dir(l.Path) == dir {
+			return l, nil
 		}
 	}
 	if err := command.Require("debootstrap", "tar", "chroot"); err != nil {
-		return debian{}, fmt.Errorf("%w (scripts/install-deps.sh kind installs it)", err)
+		return kindnode.Layer{}, fmt.Errorf("%w (scripts/install-deps.sh kind installs it)", err)
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".base-")
 	if err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	defer os.RemoveAll(tmp)
 	rootfs := filepath.Join(tmp, "rootfs")
 	log("conformance images: debootstrap %s minbase + %s", debianSuite, strings.Join(basePackages, " "))
 	if _, err := command.New("debootstrap", "--variant=minbase", "--include="+strings.Join(basePackages, ","),
 		debianSuite, rootfs, debianMirror).Run(ctx); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	if err := prepareDebian(rootfs); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	pkgs, err := command.New("chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Version}\n").Output(ctx)
 	if err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "packages.txt"), []byte(pkgs+"\n"), 0o644); err != nil {
-		return debian{}, err
-	}
-	if err := kindnode.CopyFile(filepath.Join(rootfs, "usr/bin/busybox"), filepath.Join(tmp, "busybox"), 0o755); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	if _, err := command.New("tar", "-C", rootfs, "--numeric-owner", "--sort=name", "--mtime=@0", "--xattrs",
 		"-cf", filepath.Join(tmp, "layer.tar"), ".").Run(ctx); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	if err := os.RemoveAll(rootfs); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
-	d := debian{Busybox: filepath.Join(dir, "busybox")}
-	if d.Layer, err = kindnode.NewLayer(filepath.Join(tmp, "layer.tar")); err != nil {
-		return debian{}, err
+	l, err := kindnode.NewLayer(filepath.Join(tmp, "layer.tar"))
+	if err != nil {
+		return kindnode.Layer{}, err
 	}
-	d.Layer.Path = filepath.Join(dir, "layer.tar")
-	data, _ := json.Marshal(d)
+	l.Path = filepath.Join(dir, "layer.tar")
+	data, _ := json.Marshal(l)
 	if err := os.WriteFile(filepath.Join(tmp, "layer.json"), data, 0o644); err != nil {
-		return debian{}, err
+		return kindnode.Layer{}, err
 	}
 	os.RemoveAll(dir)
-	return d, os.Rename(tmp, dir)
+	return l, os.Rename(tmp, dir)
 }
 
 // prepareDebian does what upstream's Dockerfiles do beyond installing packages: agnhost's user
