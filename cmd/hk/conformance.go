@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,8 @@ func init() {
 }
 
 const conformanceUsage = `usage:
-  hk conformance build --version V [--json]   e2e.test, ginkgo and the test images (make conformance runs them)`
+  hk conformance build --version V [--json]       e2e.test, ginkgo and the test images (make conformance runs them)
+  hk conformance registry --version V [--listen A] serve the test images from a registry until Ctrl-C (for tests that pull with policy Always)`
 
 // conformanceBuild is what hk conformance build made.
 type conformanceBuild struct {
@@ -30,6 +32,9 @@ type conformanceBuild struct {
 }
 
 func runConformance(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "registry" {
+		return runConformanceRegistry(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "build" {
 		fmt.Fprintln(os.Stderr, conformanceUsage)
 		return errUsage
@@ -70,4 +75,31 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 		fmt.Printf("  %s\t%s\n", b.Tag, b.Source)
 	}
 	return nil
+}
+
+// runConformanceRegistry serves the images hk conformance build made; make conformance runs it in
+// the private Docker daemon's network namespace, where the nodes reach it.
+func runConformanceRegistry(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("conformance registry", "--version V [--listen ADDR]")
+	version := fs.String("version", "v1.37.2", "Kubernetes release whose test images to serve")
+	listen := fs.String("listen", fmt.Sprintf(":%d", conformance.RegistryPort), "address to listen on")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	file := filepath.Join(e.outDir(), "conformance", *version, "images", "images.json")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("no test images for %s (run hk conformance build --version %s): %w", *version, *version, err)
+	}
+	var images conformance.Images
+	if err := json.Unmarshal(data, &images); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	var tags []string
+	for _, b := range images.Built {
+		tags = append(tags, b.Tag)
+	}
+	return conformance.ServeRegistry(ctx, images.Archive, tags, *listen, func(addr string, n int) {
+		fmt.Printf("serving %d images on %s\n", n, addr)
+	})
 }

@@ -41,8 +41,11 @@ type Options struct {
 	Hazard bool
 	// HazardAtCreate enables the hazard before the first boot (kubeadm init faces it).
 	HazardAtCreate bool
-	Wait           time.Duration
-	Log            func(format string, args ...any)
+	// RegistryHosts has containerd read registry hosts from /etc/containerd/certs.d (kind's
+	// local-registry recipe); SetRegistryHosts writes them.
+	RegistryHosts bool
+	Wait          time.Duration
+	Log           func(format string, args ...any)
 }
 
 // Cluster is a created kind cluster.
@@ -90,17 +93,30 @@ apiServer:
     pathType: File
 `)
 	}
-	if len(patches) == 0 {
-		return b.String()
+	writePatches(&b, "kubeadmConfigPatches", patches)
+	if o.RegistryHosts {
+		writePatches(&b, "containerdConfigPatches", []string{registryConfigPath})
 	}
-	b.WriteString("kubeadmConfigPatches:\n")
+	return b.String()
+}
+
+// registryConfigPath is kind's local-registry recipe: containerd reads each registry's hosts
+// from /etc/containerd/certs.d/<registry>/hosts.toml (SetRegistryHosts).
+const registryConfigPath = `[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+`
+
+func writePatches(b *strings.Builder, key string, patches []string) {
+	if len(patches) == 0 {
+		return
+	}
+	b.WriteString(key + ":\n")
 	for _, p := range patches {
 		b.WriteString("- |\n")
 		for _, line := range strings.Split(strings.TrimRight(p, "\n"), "\n") {
 			b.WriteString("  " + line + "\n")
 		}
 	}
-	return b.String()
 }
 
 // Blackholed nameservers: addresses routed into a veth whose peer is down, with ARP off, so a
@@ -445,6 +461,34 @@ func (c *Cluster) LoadImages(archive string) error {
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("load %s into %s: %w", filepath.Base(archive), n.String(), err)
+		}
+	}
+	return nil
+}
+
+// Gateway is the address of the nodes' Docker network's gateway: the private daemon's network
+// namespace, as the nodes see it.
+func (c *Cluster) Gateway(ctx context.Context) (string, error) {
+	out, err := c.docker("network", "inspect", "kind", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}").Output(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, gw := range strings.Fields(out) {
+		if !strings.Contains(gw, ":") { // the IPv4 one
+			return gw, nil
+		}
+	}
+	return "", fmt.Errorf("docker network kind has no IPv4 gateway (%q)", out)
+}
+
+// SetRegistryHosts writes containerd's hosts.toml for registry on every node (Options.RegistryHosts
+// must be set); containerd reads it at the next pull.
+func (c *Cluster) SetRegistryHosts(ctx context.Context, registry, hostsTOML string) error {
+	for _, n := range c.Nodes {
+		cmd := c.docker("exec", "-i", n, "sh", "-c", `mkdir -p "$1" && cat > "$1/hosts.toml"`, "-", "/etc/containerd/certs.d/"+registry)
+		cmd.Stdin = strings.NewReader(hostsTOML)
+		if _, err := cmd.Run(ctx); err != nil {
+			return fmt.Errorf("registry hosts on %s: %w", n, err)
 		}
 	}
 	return nil

@@ -37,6 +37,18 @@ func TestConfig(t *testing.T) {
 		if cgroupV1() != strings.Contains(raw, "failCgroupV1: false") {
 			t.Errorf("failCgroupV1 must be set exactly on cgroup v1 hosts:\n%s", raw)
 		}
+		if len(c.ContainerdConfigPatches) != 0 {
+			t.Errorf("containerd patched without RegistryHosts:\n%s", raw)
+		}
+	}
+	// RegistryHosts: kind's local-registry recipe, containerd's config_path.
+	raw := Config(Options{Workers: 2, RegistryHosts: true})
+	var c v1alpha4.Cluster
+	if err := yaml.UnmarshalStrict([]byte(raw), &c); err != nil {
+		t.Fatalf("RegistryHosts: %v\n%s", err, raw)
+	}
+	if len(c.ContainerdConfigPatches) != 1 || !strings.Contains(c.ContainerdConfigPatches[0], `config_path = "/etc/containerd/certs.d"`) {
+		t.Errorf("RegistryHosts: containerd patches %q", c.ContainerdConfigPatches)
 	}
 }
 

@@ -1,6 +1,7 @@
 package kind
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,7 +121,7 @@ func TestConformance(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			name := "hk-conf-" + b[:2]
 			c, err := kindcluster.Create(kindcluster.Options{Name: name, Image: images[b].Image, DockerHost: d.Host,
-				Workers: workers, Dir: t.TempDir(), Hazard: mode == "hazard", Wait: 4 * time.Minute, Log: t.Logf})
+				Workers: workers, Dir: t.TempDir(), Hazard: mode == "hazard", RegistryHosts: true, Wait: 4 * time.Minute, Log: t.Logf})
 			if c != nil {
 				t.Cleanup(func() {
 					if err := c.Delete(); err != nil {
@@ -133,6 +135,7 @@ func TestConformance(t *testing.T) {
 			if err := c.LoadImages(cb.Images.Archive); err != nil {
 				t.Fatal(err)
 			}
+			serveRegistry(t, ctx, c, root, hk, version, d.NetNS())
 			if mode == "hazard" {
 				if err := c.EnableHazard(); err != nil {
 					t.Fatal(err)
@@ -196,6 +199,41 @@ func TestConformance(t *testing.T) {
 		if u, ok := summaries["unpatched"]; ok && !slices.Equal(p.NonPassKeys(), u.NonPassKeys()) {
 			t.Errorf("the series changed conformance: not passed on patched %q, on unpatched %q", p.NonPassKeys(), u.NonPassKeys())
 		}
+	}
+}
+
+// serveRegistry runs hk conformance registry in the private daemon's network namespace, on the
+// nodes' gateway, until the test ends, and points every node's containerd at it for docker.io:
+// tests that pull with imagePullPolicy Always then pull our images from it.
+func serveRegistry(t *testing.T, ctx context.Context, c *kindcluster.Cluster, root, hk, version, netns string) {
+	t.Helper()
+	gw, err := c.Gateway(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("%s:%d", gw, conformance.RegistryPort)
+	cmd := exec.Command("ip", "netns", "exec", netns, hk, "conformance", "registry", "--version", version, "--listen", addr)
+	cmd.Dir, cmd.Stderr = root, testLog(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("hk conformance registry: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("hk conformance registry did not start: %v", err)
+	}
+	t.Logf("registry: %s", strings.TrimSpace(line))
+	if err := c.SetRegistryHosts(ctx, "docker.io", conformance.RegistryHostsTOML(addr)); err != nil {
+		t.Fatal(err)
 	}
 }
 
