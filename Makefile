@@ -6,7 +6,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: conformance conformance-hazard conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -210,6 +210,11 @@ conformance: hk etcd
 conformance-hazard: hk etcd
 	scripts/install-deps.sh kind
 	HK_CONFORMANCE=hazard HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 6h -v -run '^TestConformance$$' ./test/kind/
+
+# For each build, the tests its last make conformance did not pass, on a new cluster.
+conformance-rerun: hk etcd
+	scripts/install-deps.sh kind
+	HK_CONFORMANCE=rerun HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 3h -v -run '^TestConformance$$' ./test/kind/
 
 # make test's sample of the suite (internal/conformance.Smoke) on the patched cluster.
 conformance-smoke: hk etcd

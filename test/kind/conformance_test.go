@@ -30,6 +30,8 @@ import (
 //     came back from a power cut under the field hazard, nameservers still blackholed.
 //   - HK_CONFORMANCE=smoke (make conformance-smoke, in make test): conformance.Smoke on the
 //     patched cluster; every test must pass.
+//   - HK_CONFORMANCE=rerun (make conformance-rerun): for each build, the tests that did not pass
+//     in its last full run (results/<build>-full/summary.json), on a new cluster.
 //
 // HK_KIND_VERSION picks another release (v1.36.3); HK_CONFORMANCE_BUILDS=patched,unpatched which
 // builds run; HK_CONFORMANCE_PROCS the parallel part's ginkgo processes. Results land in
@@ -40,7 +42,7 @@ func TestConformance(t *testing.T) {
 	switch mode {
 	case "":
 		t.Skip("skipping: upstream's conformance suite on kind clusters; make conformance-smoke (HK_CONFORMANCE=smoke), make conformance (=full), make conformance-hazard (=hazard)")
-	case "smoke", "full", "hazard":
+	case "smoke", "full", "hazard", "rerun":
 	default:
 		t.Fatalf("HK_CONFORMANCE=%q: want smoke, full or hazard", mode)
 	}
@@ -48,7 +50,7 @@ func TestConformance(t *testing.T) {
 		t.Skip("skipping: kind on this machine needs root (a private Docker daemon)")
 	}
 	version := envOr("HK_KIND_VERSION", "v1.37.2")
-	builds := map[string][]string{"smoke": {"patched"}, "full": {"patched", "unpatched"}, "hazard": {"patched"}}[mode]
+	builds := map[string][]string{"smoke": {"patched"}, "full": {"patched", "unpatched"}, "hazard": {"patched"}, "rerun": {"patched", "unpatched"}}[mode]
 	if b := os.Getenv("HK_CONFORMANCE_BUILDS"); b != "" {
 		builds = strings.Split(b, ",")
 	}
@@ -114,11 +116,21 @@ func TestConformance(t *testing.T) {
 	summaries := map[string]conformance.Summary{}
 	var table []string
 	defer func() {
-		t.Logf("conformance %s, %s (%d tests wanted):\n%-10s %6s %6s %7s %7s %9s %8s\n%s", version, mode, len(wanted),
-			"build", "passed", "failed", "skipped", "not run", "restarts", "took", strings.Join(table, "\n"))
+		t.Logf("conformance %s, %s:\n%-10s %6s %6s %6s %7s %7s %9s %8s\n%s", version, mode,
+			"build", "wanted", "passed", "failed", "skipped", "not run", "restarts", "took", strings.Join(table, "\n"))
 	}()
+	resultsDir := filepath.Join(root, "out", "conformance", version, "results")
 	for _, b := range builds {
 		t.Run(b, func(t *testing.T) {
+			wanted := wanted
+			if mode == "rerun" {
+				if wanted, err = lastNonPass(filepath.Join(resultsDir, b+"-full", "summary.json")); err != nil {
+					t.Fatal(err)
+				}
+				if len(wanted) == 0 {
+					t.Skipf("%s's last full run left nothing to rerun", b)
+				}
+			}
 			name := "hk-conf-" + b[:2]
 			c, err := kindcluster.Create(kindcluster.Options{Name: name, Image: images[b].Image, DockerHost: d.Host,
 				Workers: workers, Dir: t.TempDir(), Hazard: mode == "hazard", RegistryHosts: true, Wait: 4 * time.Minute, Log: t.Logf})
@@ -164,7 +176,7 @@ func TestConformance(t *testing.T) {
 			if err := os.Symlink(hyperkubeOf(root, version, b), kubectl); err != nil {
 				t.Fatal(err)
 			}
-			reportDir := filepath.Join(root, "out", "conformance", version, "results", b+"-"+mode)
+			reportDir := filepath.Join(resultsDir, b+"-"+mode)
 			if err := os.RemoveAll(reportDir); err != nil {
 				t.Fatal(err)
 			}
@@ -181,11 +193,11 @@ func TestConformance(t *testing.T) {
 			restarts := kindcluster.StartsBetween(startsBefore, startsAfter)
 			s := rep.Summary
 			summaries[b] = s
-			table = append(table, fmt.Sprintf("%-10s %6d %6d %7d %7d %9d %8s", b, s.Passed, s.Failed, s.Skipped, s.NotRun, restarts, rep.Took.Round(time.Second)))
+			table = append(table, fmt.Sprintf("%-10s %6d %6d %6d %7d %7d %9d %8s", b, len(wanted), s.Passed, s.Failed, s.Skipped, s.NotRun, restarts, rep.Took.Round(time.Second)))
 			for _, o := range s.NonPass {
 				why := conformance.Explained[o.Key()]
 				t.Logf("not passed: %s: %s\n    %s\n    explained: %s", o.Status, o.Codename, o.Message, dash(why))
-				if mode == "smoke" || why == "" {
+				if mode == "smoke" || mode == "rerun" || why == "" {
 					t.Errorf("%s (%s) did not pass and no reason is known: %s", o.Codename, o.Status, o.Message)
 				}
 			}
@@ -235,6 +247,23 @@ func serveRegistry(t *testing.T, ctx context.Context, c *kindcluster.Cluster, ro
 	if err := c.SetRegistryHosts(ctx, "docker.io", conformance.RegistryHostsTOML(addr)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lastNonPass reads the tests that did not pass from a run's summary.json.
+func lastNonPass(summary string) ([]conformance.Test, error) {
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		return nil, fmt.Errorf("nothing to rerun: %w", err)
+	}
+	var rep conformance.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", summary, err)
+	}
+	var tests []conformance.Test
+	for _, o := range rep.Summary.NonPass {
+		tests = append(tests, o.Test)
+	}
+	return tests, nil
 }
 
 // hyperkubeOf is the build's hyperkube (hk kind node-image built it): kubectl for the CLI tests.
