@@ -45,8 +45,11 @@ func runConformance(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	// The suite is upstream's: built from the unpatched tree, the same for every cluster it tests.
-	t, err := build.Prepare(ctx, build.Options{Root: e.root, Version: *version, Selection: series.None,
+	// Built from the tree the hyperkube is built from (the series touches no file of test/e2e, so
+	// the tests are upstream's; the client libraries linked in are the ones we ship), stamped as
+	// the hyperkube; one binary for every cluster it tests, patched or not. It shares nearly every
+	// compiled package with the hyperkube.
+	t, err := build.Prepare(ctx, build.Options{Root: e.root, Version: *version, Selection: series.All,
 		OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf})
 	if err != nil {
 		return err

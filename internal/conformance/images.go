@@ -139,7 +139,7 @@ type BuiltImage struct {
 
 // ImageOptions configure BuildImages.
 type ImageOptions struct {
-	Tree     string // an unpatched tree: its test/images sources and manifest.go
+	Tree     string // the tree: its test/images sources and manifest.go
 	Commit   string // the tree's commit, naming its content
 	Version  string // the release, for the images' labels
 	CacheDir string // the machine's cache: the Debian layer, built once

@@ -27,9 +27,8 @@ type Suite struct {
 	Tests  []Test // the tree's conformance list
 }
 
-// BuildSuite compiles e2e.test and ginkgo from the tree at dir (an unpatched tree: the suite is
-// upstream's, the same binary for the patched cluster and the control) into outDir, once per
-// tree commit, link flags and Go version. commit names the tree's content; ldflags stamp e2e.test
+// BuildSuite compiles e2e.test and ginkgo from the tree at dir into outDir (one binary for the
+// patched cluster and the control), once per tree commit, link flags and Go version. commit names the tree's content; ldflags stamp e2e.test
 // with the release's version as upstream's build does (the suite reads it: the Pod Security
 // fixtures of the running version, for one).
 func BuildSuite(ctx context.Context, dir, commit, ldflags, outDir string, log func(string, ...any)) (*Suite, error) {
