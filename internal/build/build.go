@@ -178,12 +178,14 @@ func ArchOutputDir(outDir, version, label, arch string) string {
 	return filepath.Join(outDir, name)
 }
 
-var baseEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+// GoEnv is how the tree's binaries compile: module mode against the tree's go.mod, no cgo, this
+// machine's Go. Other builds from a tree use it so they share compiled packages.
+var GoEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
 
 // buildEnv is the go command's environment for a target architecture; GOOS and GOARCH are
 // always explicit so a provenance record names them.
 func buildEnv(arch string) []string {
-	return append(append([]string{}, baseEnv...), "GOOS=linux", "GOARCH="+arch)
+	return append(append([]string{}, GoEnv...), "GOOS=linux", "GOARCH="+arch)
 }
 
 // Tree is a materialized tree with a series applied, ready to build or test.

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hardened-hyperkube/hk/internal/build"
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/filelock"
 )
 
-// goEnv is how the tree's own builds compile (internal/build): module mode against the tree's
-// go.mod, no cgo, this machine's Go, so the suite shares the hyperkube's compiled packages.
-var goEnv = []string{"GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+// goEnv is the hyperkube's, so the suite shares its compiled packages.
+var goEnv = build.GoEnv
 
 // Suite is upstream's e2e suite built from a tree.
 type Suite struct {
