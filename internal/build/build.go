@@ -218,6 +218,13 @@ func Prepare(ctx context.Context, o Options) (*Tree, error) {
 	}
 	label := s.Label(o.Root)
 	work := filepath.Join(o.CacheDir, o.Version, "work-"+nonEmpty(label, "patched"))
+	// make test's stages prepare the same worktrees at once (a build, upstream's tests, the
+	// conformance suite): one applies while the others wait, then find it up to date.
+	unlock, err := lock(filepath.Join(o.CacheDir, o.Version, ".apply.lock"), "another process applying patches to "+o.Version, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	o.Log("apply %s: %d patches into %s", o.Version, len(s.Patches), work)
 	commit, err := series.Apply(ctx, pins, pristine, work, s)
 	if err != nil {

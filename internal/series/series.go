@@ -155,6 +155,16 @@ func numbers(ps []Patch) string {
 // The worktree is scratch space owned by hk: local edits in it are discarded.
 func Apply(ctx context.Context, p *versions.Pins, pristine, worktreeDir string, s *Series) (string, error) {
 	base := "upstream-" + p.Kubernetes.Version
+	baseCommit, err := tree.Git(p, pristine, "rev-parse", base).Output(ctx)
+	if err != nil {
+		return "", err
+	}
+	stamp := appliedStamp(worktreeDir)
+	want := s.applyDigest(baseCommit)
+	if commit, ok := upToDate(ctx, p, worktreeDir, stamp, want); ok {
+		return commit, nil
+	}
+	_ = os.Remove(stamp)
 	if _, err := os.Stat(filepath.Join(worktreeDir, ".git")); err != nil {
 		_ = os.RemoveAll(worktreeDir)
 		if _, err := tree.Git(p, pristine, "worktree", "prune").Run(ctx); err != nil {
@@ -178,7 +188,51 @@ func Apply(ctx context.Context, p *versions.Pins, pristine, worktreeDir string, 
 			return "", fmt.Errorf("patch %s does not apply to %s: %s", patch.Name, p.Kubernetes.Version, detail)
 		}
 	}
-	return tree.Git(p, worktreeDir, "rev-parse", "HEAD").Output(ctx)
+	commit, err := tree.Git(p, worktreeDir, "rev-parse", "HEAD").Output(ctx)
+	if err != nil {
+		return "", err
+	}
+	return commit, os.WriteFile(stamp, []byte(want+" "+commit+"\n"), 0o644)
+}
+
+// appliedStamp is where Apply records what a worktree holds: beside it, not in it, so no build
+// or `git clean` sees it.
+func appliedStamp(worktreeDir string) string {
+	return filepath.Join(filepath.Dir(worktreeDir), "."+filepath.Base(worktreeDir)+".applied")
+}
+
+// applyDigest names the series' result: its base commit and every patch's bytes, in order.
+func (s *Series) applyDigest(base string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "base %s\n", base)
+	for _, patch := range s.Patches {
+		fmt.Fprintf(h, "%s %s\n", patch.Name, patch.SHA256)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// upToDate reports whether the worktree already holds the series' result, untouched: then Apply
+// leaves it alone, so a build or test already running in it (make test's stages share worktrees)
+// never sees a file reverted and re-patched under it. Untracked files (the generated OpenAPI
+// definitions, test output) are not checked; tracked files must be as committed.
+func upToDate(ctx context.Context, p *versions.Pins, worktreeDir, stamp, want string) (string, bool) {
+	data, err := os.ReadFile(stamp)
+	if err != nil {
+		return "", false
+	}
+	digest, commit, ok := strings.Cut(strings.TrimSpace(string(data)), " ")
+	if !ok || digest != want {
+		return "", false
+	}
+	head, err := tree.Git(p, worktreeDir, "rev-parse", "HEAD").Output(ctx)
+	if err != nil || head != commit {
+		return "", false
+	}
+	status, err := tree.Git(p, worktreeDir, "status", "--porcelain", "--untracked-files=no").Output(ctx)
+	if err != nil || status != "" {
+		return "", false
+	}
+	return commit, true
 }
 
 var failedAtRE = regexp.MustCompile(`error: patch failed: (.+):(\d+)`)
