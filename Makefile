@@ -44,7 +44,7 @@ image: hyperkube
 	$(HK) image build --version $(VERSION) --offline-base no-nsswitch
 
 # out/release/$(VERSION): hyperkube for each of ARCHES, images (OCI layout + docker archives),
-# SPDX SBOMs, SLSA provenance, licences, sigstore bundles, manifest.json (README "Release").
+# SPDX SBOMs, SLSA provenance, licences, sigstore bundles, manifest.json (docs/release.md).
 # SIGNING_KEY is a PEM ECDSA P-256 key; the default is a development key made on first use.
 ARCHES ?= amd64,arm64
 SIGNING_KEY ?= out/keys/release.key
@@ -57,7 +57,7 @@ signing-key: hk
 verify-release: hk
 	$(HK) verify out/release/$(VERSION) --key $(SIGNING_KEY).pub
 
-# make test: every stage starts at once and `hk stage` orders them (README "Test budget"). The
+# make test: every stage starts at once and `hk stage` orders them (docs/testing.md). The
 # build lane compiles one thing at a time at the lowest CPU priority, each after the one before;
 # each proof starts as soon as what it boots is built, so the compiler takes the CPU the proofs
 # leave (their time is mostly DNS timeouts and upstream tests' waits). The lab's timed boots run
@@ -123,7 +123,7 @@ upstream-check: hk
 # Upstream's own test/integration packages that start kube-apiserver through the patched code
 # (hk upstream-integration lists them and why), on the unpatched and the patched tree with our
 # etcd, each in a network namespace of its own; fails unless both trees give the same results.
-# Not in make test (README, "Test budget").
+# Not in make test (docs/testing.md).
 upstream-integration: hk etcd
 	$(HK) upstream-integration --version $(VERSION)
 
@@ -164,7 +164,7 @@ backports: hk
 backport-hyperkubes: hk
 	for v in $(BACKPORTS); do $(HK) build --version $$v || exit 1; done
 
-# Not in CI (see README for durations).
+# Not in CI (docs/testing.md has the durations).
 matrix: lab-binaries
 	$(HK) lab matrix --binaries $(subst $(eval) ,$(comma),$(LAB_CONTROLS)),out/$(VERSION)/hyperkube --profiles healthy,field,field-slow,transient,no-localhost --hold 60s
 
@@ -174,8 +174,8 @@ kind-node-image: hk
 	scripts/install-deps.sh kind
 	$(HK) kind node-image --version $(VERSION)
 
-# Real kind clusters of the patched and unpatched node images: healthy, field, power cuts (README
-# "kind" has the scenario table and the time). Not in make test: see README, "Test budget".
+# Real kind clusters of the patched and unpatched node images: healthy, field, power cuts
+# (docs/kind.md has the scenario table and the time). Not in make test: see docs/testing.md.
 kind-test: hk etcd
 	scripts/install-deps.sh kind
 	HK_KIND_TEST=1 go test -count=1 -timeout 75m -v ./test/kind/
@@ -187,21 +187,21 @@ kind-smoke: hk etcd
 	HK_KIND_TEST=smoke go test -count=1 -timeout 30m -v ./test/kind/
 
 # The healthy multi-node scenario on the other releases whose hyperkube carries kubeadm (each
-# builds that release's whole hyperkube and node image). Not in make test: see README, "kind".
+# builds that release's whole hyperkube and node image). Not in make test: see docs/kind.md.
 KIND_VERSIONS ?= v1.36.3 v1.35.4
 kind-versions: hk etcd
 	scripts/install-deps.sh kind
 	for v in $(KIND_VERSIONS); do HK_KIND_TEST=smoke HK_KIND_VERSION=$$v go test -count=1 -timeout 45m -v ./test/kind/ || exit 1; done
 
 # Upstream's conformance suite (e2e.test, ginkgo) and its test images, built offline from the
-# pinned tree into out/conformance/$(VERSION)/ (README "Conformance").
+# pinned tree into out/conformance/$(VERSION)/ (docs/conformance.md).
 conformance-suite: hk
 	scripts/install-deps.sh kind
 	$(HK) conformance build --version $(VERSION)
 
 # The whole [Conformance] suite, parallel part then serial part, on kind clusters (1 control
 # plane, 2 workers) of the patched build and of the unpatched control: reports under
-# out/conformance/$(VERSION)/results/. Not in make test (README "Conformance" has the time).
+# out/conformance/$(VERSION)/results/. Not in make test (docs/conformance.md has the time).
 conformance: hk etcd
 	scripts/install-deps.sh kind
 	HK_CONFORMANCE=full HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 10h -v -run '^TestConformance$$' ./test/kind/

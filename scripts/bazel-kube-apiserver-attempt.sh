@@ -38,7 +38,7 @@ start=$SECONDS
 "$gazelle" update-repos -from_file=go.mod -to_macro=deps.bzl%go_dependencies -build_file_proto_mode=disable_global -repo_root . 2>&1 | grep -v 'file path replacements' || true
 # Tried: regenerate every module's BUILD files. It does not help where a module ships its own
 # (grpc-gateway v2 loads protobuf's Bazel rules, which cannot be fetched here): gazelle merges into
-# them and keeps the load. That is where the attempt stops (see README, Bazel).
+# them and keeps the load. That is where the attempt stops (see docs/bazel.md).
 sed -i 's|^\(    go_repository(\)$|\1\n        build_file_generation = "on",|' deps.bzl
 "$gazelle" -repo_root . 2>&1 | tail -5 || true
 echo "attempt: gazelle: $(find . -name BUILD.bazel -not -path './.git/*' | wc -l) BUILD files, $(grep -c 'go_repository(' deps.bzl) go_repository rules, $((SECONDS - start)) s"

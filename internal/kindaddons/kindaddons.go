@@ -43,7 +43,7 @@ var cloudPlugins = []string{"route53", "azure", "clouddns"}
 // Binaries are the built programs.
 type Binaries struct {
 	CoreDNS, Flanneld, FlannelInstallConf, FlannelCNI, LocalPathProvisioner string
-	// CoreDNSVersion and the module versions above, for image tags and the README.
+	// CoreDNSVersion and the module versions above, for image tags and docs/kind.md.
 	CoreDNSVersion string
 }
 

@@ -37,7 +37,7 @@ const Source = "https://github.com/hardened-hyperkube/hk"
 
 // Images are the release's images: the multi-call product image and one per control-plane
 // component and kubectl. kube-proxy needs iptables or nft in its image and the kubelet runs on
-// the host, so neither gets one (see the README).
+// the host, so neither gets one (see docs/release.md).
 var Images = []ociimage.Spec{
 	{Name: "hyperkube", Entrypoint: "/usr/local/bin/hyperkube"},
 	{Name: "kube-apiserver", Entrypoint: "/usr/local/bin/kube-apiserver"},

@@ -96,17 +96,17 @@ func TestImageResolvesFilesFirstOnEveryBase(t *testing.T) {
 	}
 }
 
-// The README's plain `docker build` line, run from the repository root as a new user would
+// docs/image.md's plain `docker build` line, run from the repository root as a new user would
 // after `make hyperkube`, with a local base (no registry here): the build context must hold
 // out/<version>/hyperkube and not out/trees.
-func TestReadmeDockerBuildCommand(t *testing.T) {
+func TestDocsDockerBuildCommand(t *testing.T) {
 	t.Parallel()
 	requireDocker(t)
 	bin := filepath.Join(repoRoot(t), "out", builds["patched"])
 	if _, err := os.Stat(bin); err != nil {
 		notBuilt(t, "%s not built (run `make hyperkube`)", bin)
 	}
-	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "image.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestReadmeDockerBuildCommand(t *testing.T) {
 		}
 	}
 	if line == "" {
-		t.Fatal("README.md has no line starting `docker build -f images/Dockerfile.alpine`")
+		t.Fatal("docs/image.md has no line starting `docker build -f images/Dockerfile.alpine`")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -130,7 +130,7 @@ func TestReadmeDockerBuildCommand(t *testing.T) {
 	tag := "hk-test-readme:" + version
 	for i := range args {
 		if args[i] == "-t" && i+1 < len(args) {
-			args[i+1] = tag // the README's own tag is the user's; do not replace it
+			args[i+1] = tag // the page's own tag is the user's; do not replace it
 		}
 	}
 	args = append(args[:len(args)-1], "--build-arg", "BASE="+base, args[len(args)-1])
@@ -152,6 +152,6 @@ func TestReadmeDockerBuildCommand(t *testing.T) {
 	run, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/bin/sh", tag, "-c",
 		"grep '^hosts:' /etc/nsswitch.conf; kube-apiserver --version").CombinedOutput()
 	if err != nil || !strings.Contains(string(run), "hosts: files dns") || !strings.Contains(string(run), "Kubernetes "+version) {
-		t.Errorf("image built by the README's command: %v\n%s", err, run)
+		t.Errorf("image built by docs/image.md's command: %v\n%s", err, run)
 	}
 }
