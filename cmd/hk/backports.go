@@ -15,10 +15,11 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["backports"] = subcommand{"per release: series applies, upstream tests, upstream vs the series under each outage, SIGTERM during it — one table", runBackports}
+	register(leaf("backports", "per release: series applies, upstream tests, upstream vs the series under each outage, SIGTERM during it — one table", defineBackports))
 }
 
 // gridProfiles are the outages every release is booted under: DNS (the field hazard, slow enough
@@ -48,45 +49,47 @@ type backportCell struct {
 	Sigterm *lab.Result `json:"sigterm,omitempty"`
 }
 
-func runBackports(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("backports", "[--versions V1,V2] [--profiles P1,P2] [--sigterm 20s] [--json]")
-	list := fs.String("versions", strings.Join(versions.Known(e.root), ","), "releases to report on (default: every pinned release)")
+func defineBackports(fs *pflag.FlagSet) runFunc {
+	list := fs.String("versions", "", "releases to report on, comma-separated (default: every pinned release)")
 	profileList := fs.String("profiles", strings.Join(gridProfiles, ","), "lab profiles to boot every build under")
 	sigterm := fs.Duration("sigterm", 20*time.Second, "also boot each build again and send it SIGTERM this long after its start (0: skip)")
 	asJSON := fs.Bool("json", false, "print JSON (every boot's record, log tails included)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	var profiles []lab.Profile
-	for _, name := range strings.Split(*profileList, ",") {
-		p, err := lab.LookupProfile(name)
-		if err != nil {
+	return func(ctx context.Context, e *env, args []string) error {
+		var profiles []lab.Profile
+		for _, name := range strings.Split(*profileList, ",") {
+			p, err := lab.LookupProfile(name)
+			if err != nil {
+				return err
+			}
+			profiles = append(profiles, p)
+		}
+		releases := versions.Known(e.root)
+		if *list != "" {
+			releases = strings.Split(*list, ",")
+		}
+		var rows []backportRow
+		failed := false
+		for _, v := range releases {
+			row := reportBackport(ctx, e, v, profiles, *sigterm)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed = failed || row.Error != "" || strings.HasPrefix(row.UpstreamTests, "FAIL") || len(gridFailures(row)) > 0
+			rows = append(rows, row)
+		}
+		if *asJSON {
+			err := lab.WriteJSON(os.Stdout, rows)
+			if err == nil && failed {
+				err = fmt.Errorf("some releases failed or could not be reported; see the error, upstreamTests and cells fields")
+			}
 			return err
 		}
-		profiles = append(profiles, p)
-	}
-	var rows []backportRow
-	failed := false
-	for _, v := range strings.Split(*list, ",") {
-		row := reportBackport(ctx, e, v, profiles, *sigterm)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		writeBackportTable(os.Stdout, rows)
+		if failed {
+			return fmt.Errorf("some releases failed or could not be reported; see the table")
 		}
-		failed = failed || row.Error != "" || strings.HasPrefix(row.UpstreamTests, "FAIL") || len(gridFailures(row)) > 0
-		rows = append(rows, row)
+		return nil
 	}
-	if *asJSON {
-		err := lab.WriteJSON(os.Stdout, rows)
-		if err == nil && failed {
-			err = fmt.Errorf("some releases failed or could not be reported; see the error, upstreamTests and cells fields")
-		}
-		return err
-	}
-	writeBackportTable(os.Stdout, rows)
-	if failed {
-		return fmt.Errorf("some releases failed or could not be reported; see the table")
-	}
-	return nil
 }
 
 // reportBackport builds what the lab boots (each selection's kube-apiserver, shared with make

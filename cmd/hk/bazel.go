@@ -5,16 +5,15 @@ import (
 	"path/filepath"
 
 	"github.com/hardened-hyperkube/hk/internal/bazelsetup"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["bazel-setup"] = subcommand{"prepare out/bazel: the offline Go SDK, rules_go, gazelle and shims the WORKSPACE uses", runBazelSetup}
+	register(leaf("bazel-setup", "prepare out/bazel: the offline Go SDK, rules_go, gazelle and shims the WORKSPACE uses", defineBazelSetup))
 }
 
-func runBazelSetup(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("bazel-setup", "")
-	if err := parse(fs, args); err != nil {
-		return err
+func defineBazelSetup(fs *pflag.FlagSet) runFunc {
+	return func(ctx context.Context, e *env, args []string) error {
+		return bazelsetup.Run(ctx, bazelsetup.Options{Root: e.root, OutDir: filepath.Join(e.outDir(), "bazel"), Log: e.logf})
 	}
-	return bazelsetup.Run(ctx, bazelsetup.Options{Root: e.root, OutDir: filepath.Join(e.outDir(), "bazel"), Log: e.logf})
 }

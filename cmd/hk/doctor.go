@@ -7,40 +7,39 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/doctor"
 	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["doctor"] = subcommand{"predict whether this node, rootfs or binary survives dead nameservers (exit 0 safe, 3 at risk, 4 will fail)", runDoctor}
+	register(leaf("doctor", "predict whether this node, rootfs or binary survives dead nameservers (exit 0 safe, 3 at risk, 4 will fail)", defineDoctor))
 }
 
-func runDoctor(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("doctor", "[--root DIR] [--binary PATH] [--ipv6 auto|on|off] [--manifest PATH] [--bind-address IP] [--json]")
+func defineDoctor(fs *pflag.FlagSet) runFunc {
 	root := fs.String("root", "/", "the node (/) or an unpacked image rootfs")
 	binary := fs.String("binary", "", "kube-apiserver or hyperkube (default: looked up under --root)")
 	ipv6 := fs.String("ipv6", "auto", "whether lo has ::1: auto reads this node; on|off for a rootfs")
 	manifest := fs.String("manifest", "", "kube-apiserver static-pod manifest (default <root>/etc/kubernetes/manifests/kube-apiserver.yaml)")
 	bind := fs.String("bind-address", "", "the apiserver's --bind-address, overriding the manifest")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, e *env, args []string) error {
+		switch *ipv6 {
+		case "auto", "on", "off":
+		default:
+			return fmt.Errorf("--ipv6 must be auto, on or off, not %q", *ipv6)
+		}
+		if st, err := os.Stat(*root); err != nil || !st.IsDir() {
+			return fmt.Errorf("--root %s is not a directory", *root)
+		}
+		r := doctor.Examine(ctx, doctor.Options{Root: *root, Binary: *binary, IPv6: *ipv6, Manifest: *manifest,
+			BindAddress: *bind, RepoRoot: e.root})
+		if *asJSON {
+			_ = lab.WriteJSON(os.Stdout, r)
+		} else {
+			r.Write(os.Stdout)
+		}
+		if code := r.ExitCode(); code != 0 {
+			return exitStatus(code)
+		}
+		return nil
 	}
-	switch *ipv6 {
-	case "auto", "on", "off":
-	default:
-		return fmt.Errorf("--ipv6 must be auto, on or off, not %q", *ipv6)
-	}
-	if st, err := os.Stat(*root); err != nil || !st.IsDir() {
-		return fmt.Errorf("--root %s is not a directory", *root)
-	}
-	r := doctor.Examine(ctx, doctor.Options{Root: *root, Binary: *binary, IPv6: *ipv6, Manifest: *manifest,
-		BindAddress: *bind, RepoRoot: e.root})
-	if *asJSON {
-		_ = lab.WriteJSON(os.Stdout, r)
-	} else {
-		r.Write(os.Stdout)
-	}
-	if code := r.ExitCode(); code != 0 {
-		return exitStatus(code)
-	}
-	return nil
 }

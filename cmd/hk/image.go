@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -11,39 +10,33 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/image"
 	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["image"] = subcommand{"build the product image (images/Dockerfile.alpine), or an offline Alpine-like base", runImage}
+	register(group("image", "build the product image (images/Dockerfile.alpine), or an offline Alpine-like base",
+		leaf("build", "build the product image from images/Dockerfile.alpine and out/<version>/hyperkube", defineImageBuild),
+		leaf("base", "build an offline Alpine-like base image (no registry needed)", defineImageBase)))
 }
 
-func runImage(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hk image build|base [flags]")
-		return errUsage
-	}
-	switch args[0] {
-	case "base":
-		fs := newFlags("image base", "--variant "+strings.Join(image.BaseNames(), "|"))
-		variant := fs.String("variant", "no-nsswitch", "which nsswitch.conf the base carries")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
+func defineImageBase(fs *pflag.FlagSet) runFunc {
+	variant := fs.String("variant", "no-nsswitch", "which nsswitch.conf the base carries: "+strings.Join(image.BaseNames(), ", "))
+	return func(ctx context.Context, e *env, args []string) error {
 		tag, err := image.BuildBase(ctx, *variant, e.logf)
 		if err != nil {
 			return err
 		}
 		fmt.Println(tag)
 		return nil
-	case "build":
-		fs := newFlags("image build", "[--version V] [--base REF | --offline-base VARIANT] [--tag T]")
-		version := fs.String("version", "v1.37.2", "release whose out/<version>/hyperkube goes in")
-		base := fs.String("base", "alpine:3.15", "base image reference (pin by digest for releases)")
-		offline := fs.String("offline-base", "", "build and use a local Alpine-like base instead: "+strings.Join(image.BaseNames(), ", "))
-		tag := fs.String("tag", "", "image tag (default hyperkube:<version>)")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
+	}
+}
+
+func defineImageBuild(fs *pflag.FlagSet) runFunc {
+	version := fs.String("version", "v1.37.2", "release whose out/<version>/hyperkube goes in")
+	base := fs.String("base", "alpine:3.15", "base image reference (pin by digest for releases)")
+	offline := fs.String("offline-base", "", "build and use a local Alpine-like base instead: "+strings.Join(image.BaseNames(), ", "))
+	tag := fs.String("tag", "", "image tag (default hyperkube:<version>)")
+	return func(ctx context.Context, e *env, args []string) error {
 		if _, err := versions.Load(e.root, *version); err != nil {
 			return err
 		}
@@ -71,5 +64,4 @@ func runImage(ctx context.Context, e *env, args []string) error {
 		fmt.Printf("%s (base %s): %s bytes, built in %s\n", *tag, *base, size, time.Since(start).Round(time.Millisecond))
 		return nil
 	}
-	return fmt.Errorf("unknown image command %q (build, base)", args[0])
 }

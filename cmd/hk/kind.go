@@ -16,69 +16,52 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/privatedocker"
 	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["kind"] = subcommand{"kind daemon|node-image|probe: kind clusters of our build (see hk kind -h)", runKind}
+	register(group("kind", "kind clusters of our build: the private Docker daemon, node images, the engine probe",
+		leaf("daemon", "run the private Docker daemon until Ctrl-C (prints DOCKER_HOST)", defineKindDaemon),
+		leaf("node-image", "build the offline kind node image of a release (a drop-in for kindest/node)", defineKindNodeImage),
+		leaf("probe", "record what this Docker engine allows of what kind needs", defineKindProbe)))
 	hiddenCommands[kindprobe.InsideCommand] = func([]string) int { return kindprobe.Inside(os.Stdout) }
 }
 
-const kindUsage = `usage:
-  hk kind daemon                 run the private Docker daemon until Ctrl-C (prints DOCKER_HOST)
-  hk kind node-image --version V [--patches none] [--docker private|host]
-  hk kind probe [--json]         record what this Docker engine allows of what kind needs`
-
-func runKind(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, kindUsage)
-		return errUsage
-	}
-	switch args[0] {
-	case "daemon":
-		return runKindDaemon(ctx, e, args[1:])
-	case "node-image":
-		return runKindNodeImage(ctx, e, args[1:])
-	case "probe":
-	default:
-		fmt.Fprintln(os.Stderr, kindUsage)
-		return errUsage
-	}
-	fs := newFlags("kind probe", "[--json]")
+func defineKindProbe(fs *pflag.FlagSet) runFunc {
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
+	return func(ctx context.Context, e *env, args []string) error {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		// The probe image holds this binary only, so it must be static (make hk builds it so).
+		r, err := kindprobe.Run(ctx, self, e.logf)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return lab.WriteJSON(os.Stdout, r)
+		}
+		keys := make([]string, 0, len(r.Engine))
+		for k := range r.Engine {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Printf("%-20s %s\n", k+":", r.Engine[k])
+		}
+		fmt.Println()
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHECK\tOK\tDETAIL")
+		for _, c := range r.Checks {
+			fmt.Fprintf(tw, "%s\t%v\t%s\n", c.Name, c.OK, c.Detail)
+		}
+		tw.Flush()
+		if r.Blocker != "" {
+			fmt.Printf("\nblocked: %s\n", r.Blocker)
+		}
+		return nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	// The probe image holds this binary only, so it must be static (make hk builds it so).
-	r, err := kindprobe.Run(ctx, self, e.logf)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return lab.WriteJSON(os.Stdout, r)
-	}
-	keys := make([]string, 0, len(r.Engine))
-	for k := range r.Engine {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Printf("%-20s %s\n", k+":", r.Engine[k])
-	}
-	fmt.Println()
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tOK\tDETAIL")
-	for _, c := range r.Checks {
-		fmt.Fprintf(tw, "%s\t%v\t%s\n", c.Name, c.OK, c.Detail)
-	}
-	tw.Flush()
-	if r.Blocker != "" {
-		fmt.Printf("\nblocked: %s\n", r.Blocker)
-	}
-	return nil
 }
 
 // privateDockerDir is where the private daemon keeps its socket, data root and logs.
@@ -98,20 +81,18 @@ func startPrivateDocker(ctx context.Context, e *env) (*privatedocker.Daemon, err
 	return privatedocker.Start(ctx, privatedocker.Options{Dir: e.privateDockerDir(), HK: self, Log: e.logf})
 }
 
-func runKindDaemon(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("kind daemon", "")
-	if err := parse(fs, args); err != nil {
-		return err
+func defineKindDaemon(fs *pflag.FlagSet) runFunc {
+	return func(ctx context.Context, e *env, args []string) error {
+		d, err := startPrivateDocker(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer d.Stop()
+		fmt.Printf("export DOCKER_HOST=%s\n", d.Host)
+		e.logf("private docker: Ctrl-C stops it and removes its containers")
+		<-ctx.Done()
+		return d.Stop()
 	}
-	d, err := startPrivateDocker(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer d.Stop()
-	fmt.Printf("export DOCKER_HOST=%s\n", d.Host)
-	e.logf("private docker: Ctrl-C stops it and removes its containers")
-	<-ctx.Done()
-	return d.Stop()
 }
 
 // kindDocker returns the docker CLI the kind commands use: the host's Docker when it can run
@@ -152,37 +133,35 @@ func kindDocker(ctx context.Context, e *env, which string) (docker func(...strin
 	return nil, nil, fmt.Errorf("--docker %q: want auto, host or private", which)
 }
 
-func runKindNodeImage(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("kind node-image", "--version V [--patches all|none|NNNN,...] [--docker auto|host|private] [--json]")
+func defineKindNodeImage(fs *pflag.FlagSet) runFunc {
 	version := fs.String("version", "", "Kubernetes release, e.g. v1.37.2")
 	patches := fs.String("patches", series.All, "patch selection: all, none or numbers")
 	which := fs.String("docker", "auto", "daemon that receives the image: host, private, or auto (private when this machine lacks a capability kind's nodes need)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *version == "" {
-		return fmt.Errorf("--version is required")
-	}
-	docker, stop, err := kindDocker(ctx, e, *which)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	r, err := kindnode.Build(ctx, kindnode.Options{Root: e.root, Version: *version, Selection: *patches,
-		OutDir: e.outDir(), CacheDir: e.cacheDir(), BaseCacheDir: filepath.Join(e.machineCacheDir(), "kind"), Docker: docker, Log: e.logf})
-	if err != nil {
-		if serr := stop(); serr != nil {
-			return serr // the daemon did not start: that is the error to show
+	return func(ctx context.Context, e *env, args []string) error {
+		if *version == "" {
+			return fmt.Errorf("--version is required")
 		}
-		return err
+		docker, stop, err := kindDocker(ctx, e, *which)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		r, err := kindnode.Build(ctx, kindnode.Options{Root: e.root, Version: *version, Selection: *patches,
+			OutDir: e.outDir(), CacheDir: e.cacheDir(), BaseCacheDir: filepath.Join(e.machineCacheDir(), "kind"), Docker: docker, Log: e.logf})
+		if err != nil {
+			if serr := stop(); serr != nil {
+				return serr // the daemon did not start: that is the error to show
+			}
+			return err
+		}
+		if err := stop(); err != nil {
+			return err
+		}
+		if *asJSON {
+			return lab.WriteJSON(os.Stdout, r)
+		}
+		fmt.Printf("%s\t%s\t%.0f MB\t%s\n", r.Image, r.ID[:19], float64(r.SizeBytes)/1e6, r.Elapsed.Round(time.Second))
+		return nil
 	}
-	if err := stop(); err != nil {
-		return err
-	}
-	if *asJSON {
-		return lab.WriteJSON(os.Stdout, r)
-	}
-	fmt.Printf("%s\t%s\t%.0f MB\t%s\n", r.Image, r.ID[:19], float64(r.SizeBytes)/1e6, r.Elapsed.Round(time.Second))
-	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,55 +12,44 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
 	"github.com/hardened-hyperkube/hk/internal/lab"
 	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["lab"] = subcommand{"boot etcd + kube-apiserver in a sandbox under a network profile (run, matrix, soak, profiles)", runLab}
-	subcommands["etcd"] = subcommand{"build out/etcd/<version>/etcd at the version a release pins", runEtcd}
+	profiles := &cobra.Command{Use: "profiles", Short: "list the network profiles", Args: cobra.NoArgs, Run: func(*cobra.Command, []string) {
+		for _, p := range lab.Profiles() {
+			fmt.Printf("%-13s %s\n", p.Name, p.Description)
+		}
+	}}
+	register(
+		group("lab", "boot etcd + kube-apiserver in a sandbox under a network profile",
+			leaf("run", "boot one build under one profile and report", defineLabRun),
+			leaf("matrix", "boot each build under each profile: one table", defineLabMatrix),
+			leaf("soak", "power-cycle one build under one profile, N boots", defineLabSoak),
+			leaf("storm", "restart several apiservers at once against one etcd", defineLabStorm),
+			profiles),
+		leaf("etcd", "build out/etcd/<version>/etcd at the version a release pins", defineEtcd),
+	)
 	for name, main := range lab.HiddenCommands {
 		hiddenCommands[name] = main
 	}
 }
 
-func runEtcd(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("etcd", "[--version V]")
+func defineEtcd(fs *pflag.FlagSet) runFunc {
 	version := fs.String("version", "v1.37.2", "Kubernetes release whose pinned etcd to build")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	pins, err := versions.Load(e.root, *version)
-	if err != nil {
-		return err
-	}
-	path, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
-	if err != nil {
-		return err
-	}
-	fmt.Println(path)
-	return nil
-}
-
-func runLab(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hk lab run|matrix|soak|storm|profiles [flags]")
-		return errUsage
-	}
-	switch args[0] {
-	case "run":
-		return labRun(ctx, e, args[1:])
-	case "matrix":
-		return labMatrix(ctx, e, args[1:])
-	case "soak":
-		return labSoak(ctx, e, args[1:])
-	case "storm":
-		return labStorm(ctx, e, args[1:])
-	case "profiles":
-		for _, p := range lab.Profiles() {
-			fmt.Printf("%-13s %s\n", p.Name, p.Description)
+	return func(ctx context.Context, e *env, args []string) error {
+		pins, err := versions.Load(e.root, *version)
+		if err != nil {
+			return err
 		}
+		path, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+		if err != nil {
+			return err
+		}
+		fmt.Println(path)
 		return nil
 	}
-	return fmt.Errorf("unknown lab command %q (run, matrix, soak, storm, profiles)", args[0])
 }
 
 // labFlags are shared by run, matrix and soak.
@@ -78,7 +66,7 @@ type labFlags struct {
 	termAfter, ipv6OffAfterReady *time.Duration
 }
 
-func addLabFlags(fs *flag.FlagSet) *labFlags {
+func addLabFlags(fs *pflag.FlagSet) *labFlags {
 	return &labFlags{
 		version:  fs.String("version", "v1.37.2", "release whose pinned etcd version to use"),
 		etcd:     fs.String("etcd", "", "etcd binary (default: built from the Go module proxy at the pinned version)"),
@@ -126,126 +114,112 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, Log: e.logf}, nil
 }
 
-func labRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("lab run", "--binary PATH --profile NAME [flags]")
+func defineLabRun(fs *pflag.FlagSet) runFunc {
 	binary := fs.String("binary", "", "hyperkube or kube-apiserver to boot")
 	profile := fs.String("profile", "field", "network profile (hk lab profiles)")
 	lf := addLabFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	o, err := lf.options(ctx, e, *binary, *profile)
-	if err != nil {
-		return err
-	}
-	res, err := lab.Run(ctx, o)
-	if res != nil {
-		if *lf.asJSON {
-			_ = lab.WriteJSON(os.Stdout, res)
-		} else {
-			lab.WriteRecord(os.Stdout, res)
+	return func(ctx context.Context, e *env, args []string) error {
+		o, err := lf.options(ctx, e, *binary, *profile)
+		if err != nil {
+			return err
 		}
+		res, err := lab.Run(ctx, o)
+		if res != nil {
+			if *lf.asJSON {
+				_ = lab.WriteJSON(os.Stdout, res)
+			} else {
+				lab.WriteRecord(os.Stdout, res)
+			}
+		}
+		return err
 	}
-	return err
 }
 
-func labMatrix(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("lab matrix", "--binaries A,B --profiles X,Y [flags]")
+func defineLabMatrix(fs *pflag.FlagSet) runFunc {
 	binaries := fs.String("binaries", "out/v1.37.2-unpatched-kube-apiserver/kube-apiserver,out/v1.37.2/hyperkube", "comma-separated binaries (hyperkube or kube-apiserver)")
 	profiles := fs.String("profiles", "healthy,field,field-slow,no-localhost", "comma-separated profiles")
 	lf := addLabFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	var results []*lab.Result
-	for _, b := range strings.Split(*binaries, ",") {
-		if !filepath.IsAbs(b) {
-			b = filepath.Join(e.root, b)
+	return func(ctx context.Context, e *env, args []string) error {
+		var results []*lab.Result
+		for _, b := range strings.Split(*binaries, ",") {
+			if !filepath.IsAbs(b) {
+				b = filepath.Join(e.root, b)
+			}
+			for _, p := range strings.Split(*profiles, ",") {
+				o, err := lf.options(ctx, e, b, p)
+				if err != nil {
+					return err
+				}
+				res, err := lab.Run(ctx, o)
+				if err != nil && res == nil {
+					res = &lab.Result{Binary: b, Profile: p, Error: err.Error()}
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				results = append(results, res)
+			}
 		}
-		for _, p := range strings.Split(*profiles, ",") {
-			o, err := lf.options(ctx, e, b, p)
-			if err != nil {
-				return err
-			}
-			res, err := lab.Run(ctx, o)
-			if err != nil && res == nil {
-				res = &lab.Result{Binary: b, Profile: p, Error: err.Error()}
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			results = append(results, res)
+		if *lf.asJSON {
+			return lab.WriteJSON(os.Stdout, results)
 		}
+		lab.WriteTable(os.Stdout, results)
+		return nil
 	}
-	if *lf.asJSON {
-		return lab.WriteJSON(os.Stdout, results)
-	}
-	lab.WriteTable(os.Stdout, results)
-	return nil
 }
 
-func labSoak(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("lab soak", "--binary PATH --profile NAME --boots N [flags]")
+func defineLabSoak(fs *pflag.FlagSet) runFunc {
 	binary := fs.String("binary", "", "hyperkube or kube-apiserver to boot")
 	profile := fs.String("profile", "field", "network profile (hk lab profiles)")
 	boots := fs.Int("boots", 50, "power cycles: SIGKILL apiserver and etcd after each boot, restart on the same data")
 	lf := addLabFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	o, err := lf.options(ctx, e, *binary, *profile)
-	if err != nil {
-		return err
-	}
-	if *boots < 1 {
-		return fmt.Errorf("--boots must be at least 1, got %d", *boots)
-	}
-	o.Boots = *boots
-	if !flagSet(fs, "hold") {
-		o.Hold = 5 * time.Second // run a little after ready, then cut the power
-	}
-	res, err := lab.Run(ctx, o)
-	if res != nil {
-		if *lf.asJSON {
-			_ = lab.WriteJSON(os.Stdout, res)
-		} else {
-			lab.WriteSummary(os.Stdout, res)
+	return func(ctx context.Context, e *env, args []string) error {
+		o, err := lf.options(ctx, e, *binary, *profile)
+		if err != nil {
+			return err
 		}
+		if *boots < 1 {
+			return fmt.Errorf("--boots must be at least 1, got %d", *boots)
+		}
+		o.Boots = *boots
+		if !fs.Changed("hold") {
+			o.Hold = 5 * time.Second // run a little after ready, then cut the power
+		}
+		res, err := lab.Run(ctx, o)
+		if res != nil {
+			if *lf.asJSON {
+				_ = lab.WriteJSON(os.Stdout, res)
+			} else {
+				lab.WriteSummary(os.Stdout, res)
+			}
+		}
+		return err
 	}
-	return err
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // labStorm starts several apiservers on one etcd together: an HA control plane after a power cut.
-func labStorm(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("lab storm", "--binary PATH --profile NAME [--apiservers N] [flags]")
+func defineLabStorm(fs *pflag.FlagSet) runFunc {
 	binary := fs.String("binary", "", "hyperkube or kube-apiserver to boot")
 	profile := fs.String("profile", "transient", "network profile (hk lab profiles)")
 	apiservers := fs.Int("apiservers", 3, "how many apiservers to start together on one etcd")
 	lf := addLabFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *apiservers < 2 {
-		return fmt.Errorf("--apiservers %d: a storm needs at least 2", *apiservers)
-	}
-	o, err := lf.options(ctx, e, *binary, *profile)
-	if err != nil {
-		return err
-	}
-	o.Apiservers = *apiservers
-	res, err := lab.Run(ctx, o)
-	if res != nil {
-		if *lf.asJSON {
-			_ = lab.WriteJSON(os.Stdout, res)
-		} else {
-			lab.WriteStorm(os.Stdout, res)
+	return func(ctx context.Context, e *env, args []string) error {
+		if *apiservers < 2 {
+			return fmt.Errorf("--apiservers %d: a storm needs at least 2", *apiservers)
 		}
+		o, err := lf.options(ctx, e, *binary, *profile)
+		if err != nil {
+			return err
+		}
+		o.Apiservers = *apiservers
+		res, err := lab.Run(ctx, o)
+		if res != nil {
+			if *lf.asJSON {
+				_ = lab.WriteJSON(os.Stdout, res)
+			} else {
+				lab.WriteStorm(os.Stdout, res)
+			}
+		}
+		return err
 	}
-	return err
 }

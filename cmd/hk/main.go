@@ -9,21 +9,71 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/hardened-hyperkube/hk/internal/privatedocker"
 	"github.com/hardened-hyperkube/hk/internal/progress"
+	"github.com/hardened-hyperkube/hk/internal/versions"
 )
 
-type subcommand struct {
-	summary string
-	run     func(ctx context.Context, env *env, args []string) error
+// runFunc is a command's work, once its flags are parsed: args are the positional arguments.
+type runFunc func(ctx context.Context, e *env, args []string) error
+
+// commands are hk's top-level commands; each file registers its own in init.
+var commands []*cobra.Command
+
+func register(cs ...*cobra.Command) { commands = append(commands, cs...) }
+
+// leaf makes a command whose flags define declares and whose work define returns. use is the
+// name and the synopsis of its arguments; help comes from the flags.
+func leaf(use, short string, define func(fs *pflag.FlagSet) runFunc) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short}
+	run := define(c.Flags())
+	c.RunE = func(c *cobra.Command, args []string) error { return runInRepository(c, args, run) }
+	if c.Flags().Lookup("version") != nil {
+		_ = c.RegisterFlagCompletionFunc("version", completeVersions)
+	}
+	return c
 }
 
-var subcommands = map[string]subcommand{}
+// completeVersions offers the releases pinned in build/versions for --version.
+func completeVersions(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	root, err := findRoot()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return versions.Known(root), cobra.ShellCompDirectiveNoFileComp
+}
+
+// group makes a command that holds others (hk lab, hk kind, …): alone, it prints its help and
+// fails as a usage error.
+func group(name, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: name, Short: short, Args: cobra.NoArgs, RunE: func(c *cobra.Command, _ []string) error {
+		c.HelpFunc()(c, nil)
+		return errUsage
+	}}
+	c.AddCommand(subs...)
+	return c
+}
+
+// runInRepository finds the repository, reports progress on stderr and runs the command's work.
+func runInRepository(c *cobra.Command, args []string, run runFunc) error {
+	root, err := findRoot()
+	if err != nil {
+		return err
+	}
+	quiet := os.Getenv("HK_QUIET") == "1" || quietFlag
+	rep := progress.New(os.Stderr, quiet, filepath.Join(root, "out", "progress", "history.json"))
+	return run(c.Context(), &env{root: root, start: time.Now(), progress: rep}, args)
+}
+
+// quietFlag is hk --quiet (or HK_QUIET=1): no progress, only results and errors.
+var quietFlag bool
 
 // env is what every subcommand needs to find the repository and report progress.
 type env struct {
@@ -73,61 +123,74 @@ func main() {
 	if filepath.Base(os.Args[0]) == privatedocker.RuntimeName {
 		os.Exit(privatedocker.RunRuntime(os.Args[1:]))
 	}
-	// hk --quiet <command> (or HK_QUIET=1): no progress, only results and errors.
-	quiet := os.Getenv("HK_QUIET") == "1"
-	if len(os.Args) > 1 && (os.Args[1] == "--quiet" || os.Args[1] == "-q") {
-		quiet = true
-		os.Args = append(os.Args[:1], os.Args[2:]...)
-	}
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		os.Exit(2)
-	}
-	if hidden, ok := hiddenCommands[os.Args[1]]; ok {
-		os.Exit(hidden(os.Args[2:]))
-	}
-	sc, ok := subcommands[os.Args[1]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "hk: unknown command %q (try hk help)\n", os.Args[1])
-		os.Exit(2)
-	}
-	root, err := findRoot()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "hk: %v\n", err)
-		os.Exit(1)
+	if len(os.Args) > 1 {
+		if hidden, ok := hiddenCommands[os.Args[1]]; ok {
+			os.Exit(hidden(os.Args[2:]))
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep := progress.New(os.Stderr, quiet, filepath.Join(root, "out", "progress", "history.json"))
-	if err := sc.run(ctx, &env{root: root, start: time.Now(), progress: rep}, os.Args[2:]); err != nil {
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		var status exitStatus
-		if errors.As(err, &status) {
-			os.Exit(int(status))
-		}
-		// One line, whatever the error carries (some libraries' messages span several).
-		fmt.Fprintf(os.Stderr, "hk %s: %s\n", os.Args[1], strings.Join(strings.Fields(err.Error()), " "))
-		os.Exit(1)
+	os.Exit(execute(ctx, rootCommand(), os.Args[1:]))
+}
+
+// rootCommand is hk's command tree.
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hk",
+		Short: "hk builds, patches and proves the hardened hyperkube",
+		// Errors are printed once, as one line, by execute; usage only on request.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			c.HelpFunc()(c, nil)
+			return errUsage
+		},
 	}
+	root.PersistentFlags().BoolVarP(&quietFlag, "quiet", "q", false, "no progress lines, only results and errors (or HK_QUIET=1)")
+	root.AddCommand(commands...)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{err}
+	})
+	return root
+}
+
+// usageError is a mistake in the command line: exit 2, as before the command runs.
+type usageError struct{ error }
+
+// execute runs the command line and returns the exit code: 0, the code a command's result
+// carries (hk doctor's verdict), 2 for a usage error, 1 for any other error, which is printed
+// as one line naming the command.
+func execute(ctx context.Context, root *cobra.Command, args []string) int {
+	root.SetArgs(args)
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
+	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
+	}
+	name := "hk"
+	if c != nil {
+		name = c.CommandPath()
+	}
+	// One line, whatever the error carries (some libraries' messages span several).
+	line := strings.Join(strings.Fields(err.Error()), " ")
+	switch {
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.As(err, new(usageError)) || strings.HasPrefix(line, "unknown command") || strings.HasPrefix(line, "accepts ") || strings.HasPrefix(line, "invalid argument"):
+		fmt.Fprintf(os.Stderr, "%s: %s (see %s --help)\n", name, line, name)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s\n", name, line)
+	return 1
 }
 
 // hiddenCommands are entry points hk re-executes itself into (the lab's sandbox init); they
 // do not look for the repository.
 var hiddenCommands = map[string]func(args []string) int{}
-
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: hk [--quiet] <command> [flags]\n\ncommands:\n")
-	var names []string
-	for n := range subcommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-12s %s\n", n, subcommands[n].summary)
-	}
-}
 
 // findRoot returns $HK_ROOT or the nearest parent of the working directory holding build/versions.
 func findRoot() (string, error) {

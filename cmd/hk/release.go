@@ -11,158 +11,140 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/release"
 	"github.com/hardened-hyperkube/hk/internal/series"
 	"github.com/hardened-hyperkube/hk/internal/signing"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["release"] = subcommand{"build out/release/<version>: binaries per architecture, images, SBOMs, provenance, licences, signatures, manifest", runRelease}
-	subcommands["verify"] = subcommand{"check a release directory (or an image layout in one): checksums, signatures, provenance, SBOMs", runVerify}
-	subcommands["keygen"] = subcommand{"write an ECDSA P-256 signing key pair (PATH and PATH.pub); never overwrites", runKeygen}
+	verify := leaf("verify DIR|IMAGE-LAYOUT | --release DIR IMAGE:TAG", "check a release directory (or an image layout in one, or an image in the local Docker engine against its release): checksums, signatures, provenance, SBOMs", defineVerify)
+	verify.Args = cobra.ExactArgs(1)
+	keygen := leaf("keygen PATH", "write an ECDSA P-256 signing key pair (PATH and PATH.pub); never overwrites", defineKeygen)
+	keygen.Args = cobra.ExactArgs(1)
+	register(leaf("release", "build out/release/<version>: binaries per architecture, images, SBOMs, provenance, licences, signatures, manifest", defineRelease), verify, keygen)
 }
 
-func runRelease(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("release", "[--version V] [--arch amd64,arm64] [--key FILE] [--json]")
+func defineRelease(fs *pflag.FlagSet) runFunc {
 	version := fs.String("version", "v1.37.2", "Kubernetes release (pins in build/versions)")
 	arches := fs.String("arch", "amd64,arm64", "target architectures, comma-separated")
 	keyFile := fs.String("key", "", "PEM signing key (ECDSA P-256); default $"+signing.KeyEnv+"; none: an unsigned release")
 	patches := fs.String("patches", series.All, "which patches to apply (a release ships all)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
 	dir := fs.String("dir", "", "where releases go (default out/release); the release is DIR/<version>")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *dir == "" {
-		*dir = filepath.Join(e.outDir(), "release")
-	}
-	var key []byte
-	switch {
-	case *keyFile != "":
-		data, err := os.ReadFile(*keyFile)
+	return func(ctx context.Context, e *env, args []string) error {
+		if *dir == "" {
+			*dir = filepath.Join(e.outDir(), "release")
+		}
+		var key []byte
+		switch {
+		case *keyFile != "":
+			data, err := os.ReadFile(*keyFile)
+			if err != nil {
+				return fmt.Errorf("signing key: %w", err)
+			}
+			key = data
+		case os.Getenv(signing.KeyEnv) != "":
+			key = []byte(os.Getenv(signing.KeyEnv))
+		}
+		res, err := release.Build(ctx, release.Options{
+			Root: e.root, Version: *version, Selection: *patches, Arches: strings.Split(*arches, ","),
+			OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: *dir,
+			Key: key, Log: e.logf, Progress: e.progress,
+		})
 		if err != nil {
-			return fmt.Errorf("signing key: %w", err)
+			return err
 		}
-		key = data
-	case os.Getenv(signing.KeyEnv) != "":
-		key = []byte(os.Getenv(signing.KeyEnv))
-	}
-	res, err := release.Build(ctx, release.Options{
-		Root: e.root, Version: *version, Selection: *patches, Arches: strings.Split(*arches, ","),
-		OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: *dir,
-		Key: key, Log: e.logf, Progress: e.progress,
-	})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res.Manifest)
-	}
-	m := res.Manifest
-	fmt.Printf("%s  %s  %s\n", res.Dir, m.GitVersion, strings.Join(m.Architectures, ","))
-	var total int64
-	for _, f := range release.Artifacts(m) {
-		if f.Kind == "licenses" || f.Kind == "sbom" {
-			continue
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(res.Manifest)
 		}
-		fmt.Printf("  %-48s %-15s %8.1f MB  sha256:%s\n", f.Path, f.Kind, float64(f.Size)/1e6, f.SHA256[:16])
-		total += f.Size
-	}
-	for _, im := range m.Images {
-		fmt.Printf("  %-48s %-15s %s\n", im.Ref, "image (index)", im.Index[:23])
-	}
-	sboms := 0
-	for _, f := range m.Files {
-		if f.Kind == "sbom" {
-			sboms++
+		m := res.Manifest
+		fmt.Printf("%s  %s  %s\n", res.Dir, m.GitVersion, strings.Join(m.Architectures, ","))
+		var total int64
+		for _, f := range release.Artifacts(m) {
+			if f.Kind == "licenses" || f.Kind == "sbom" {
+				continue
+			}
+			fmt.Printf("  %-48s %-15s %8.1f MB  sha256:%s\n", f.Path, f.Kind, float64(f.Size)/1e6, f.SHA256[:16])
+			total += f.Size
 		}
+		for _, im := range m.Images {
+			fmt.Printf("  %-48s %-15s %s\n", im.Ref, "image (index)", im.Index[:23])
+		}
+		sboms := 0
+		for _, f := range m.Files {
+			if f.Kind == "sbom" {
+				sboms++
+			}
+		}
+		fmt.Printf("  %d SBOMs (SPDX 2.3), licences of %d modules %v, provenance %s\n", sboms, m.Licenses.Modules, m.Licenses.Classes, m.Provenance.Statement)
+		if m.Signed {
+			fmt.Printf("  signed: key %s (sigstore bundles beside each file; %s)\n", signing.FingerprintHex(m.KeyFingerprint), m.PublicKey)
+		} else {
+			fmt.Printf("  UNSIGNED: no --key and no $%s\n", signing.KeyEnv)
+		}
+		fmt.Printf("  vulnerabilities: %s\n  took %s\n", m.Vulnerabilities, res.Elapsed.Round(1e9))
+		return nil
 	}
-	fmt.Printf("  %d SBOMs (SPDX 2.3), licences of %d modules %v, provenance %s\n", sboms, m.Licenses.Modules, m.Licenses.Classes, m.Provenance.Statement)
-	if m.Signed {
-		fmt.Printf("  signed: key %s (sigstore bundles beside each file; %s)\n", signing.FingerprintHex(m.KeyFingerprint), m.PublicKey)
-	} else {
-		fmt.Printf("  UNSIGNED: no --key and no $%s\n", signing.KeyEnv)
-	}
-	fmt.Printf("  vulnerabilities: %s\n  took %s\n", m.Vulnerabilities, res.Elapsed.Round(1e9))
-	return nil
 }
 
-func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("verify", "[--key PUB] [--allow-unsigned] [--json] DIR|IMAGE-LAYOUT, or --release DIR IMAGE:TAG (an image in the local Docker engine)")
+func defineVerify(fs *pflag.FlagSet) runFunc {
 	keyFile := fs.String("key", "", "PEM public key you trust; default: the key shipped in the release (integrity only)")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "check an unsigned release's checksums, SBOMs and provenance")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	releaseDir := fs.String("release", "", "with an image reference: the release directory it must come from")
-	// Flags may follow the path, as with most verifiers.
-	var rest []string
-	for len(args) > 0 {
-		if err := parse(fs, args); err != nil {
-			return err
+	return func(ctx context.Context, e *env, args []string) error {
+		rest := args // flags may follow the path, as with most verifiers
+		var key []byte
+		if *keyFile != "" {
+			data, err := os.ReadFile(*keyFile)
+			if err != nil {
+				return fmt.Errorf("public key: %w", err)
+			}
+			key = data
 		}
-		if fs.NArg() == 0 {
-			break
+		target := rest[0]
+		if *releaseDir != "" {
+			target = *releaseDir
 		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	var key []byte
-	if *keyFile != "" {
-		data, err := os.ReadFile(*keyFile)
-		if err != nil {
-			return fmt.Errorf("public key: %w", err)
-		}
-		key = data
-	}
-	target := rest[0]
-	if *releaseDir != "" {
-		target = *releaseDir
-	}
-	r, err := release.Verify(target, release.VerifyOptions{PublicKey: key, AllowUnsigned: *allowUnsigned, Log: e.logf})
-	if err != nil {
-		return err
-	}
-	if *releaseDir != "" {
-		arch, err := release.VerifyDockerImage(ctx, r.Dir, rest[0])
+		r, err := release.Verify(target, release.VerifyOptions{PublicKey: key, AllowUnsigned: *allowUnsigned, Log: e.logf})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("OK %s (linux/%s) is the release's image; ", rest[0], arch)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	fmt.Printf("OK %s (%s): %d checksums, %d signatures, %d SBOMs, %d provenance subjects, %d images validated\n",
-		r.Dir, r.Version, r.Files, r.Signatures, r.SBOMs, r.Subjects, r.Images)
-	if r.Fingerprint != "" {
-		fmt.Printf("   signed by key %s: %s\n", signing.FingerprintHex(r.Fingerprint), r.KeySource)
-	} else {
-		fmt.Printf("   %s\n", r.KeySource)
-	}
-	return nil
-}
-
-func runKeygen(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("keygen", "[--if-missing] PATH")
-	ifMissing := fs.Bool("if-missing", false, "do nothing when PATH exists")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	p := fs.Arg(0)
-	if _, err := os.Stat(p); err == nil && *ifMissing {
+		if *releaseDir != "" {
+			arch, err := release.VerifyDockerImage(ctx, r.Dir, rest[0])
+			if err != nil {
+				return err
+			}
+			fmt.Printf("OK %s (linux/%s) is the release's image; ", rest[0], arch)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(r)
+		}
+		fmt.Printf("OK %s (%s): %d checksums, %d signatures, %d SBOMs, %d provenance subjects, %d images validated\n",
+			r.Dir, r.Version, r.Files, r.Signatures, r.SBOMs, r.Subjects, r.Images)
+		if r.Fingerprint != "" {
+			fmt.Printf("   signed by key %s: %s\n", signing.FingerprintHex(r.Fingerprint), r.KeySource)
+		} else {
+			fmt.Printf("   %s\n", r.KeySource)
+		}
 		return nil
 	}
-	if err := signing.GenerateKey(p); err != nil {
-		return err
+}
+
+func defineKeygen(fs *pflag.FlagSet) runFunc {
+	ifMissing := fs.Bool("if-missing", false, "do nothing when PATH exists")
+	return func(ctx context.Context, e *env, args []string) error {
+		p := args[0]
+		if _, err := os.Stat(p); err == nil && *ifMissing {
+			return nil
+		}
+		if err := signing.GenerateKey(p); err != nil {
+			return err
+		}
+		fmt.Printf("%s (private, 0600)\n%s.pub\n", p, p)
+		return nil
 	}
-	fmt.Printf("%s (private, 0600)\n%s.pub\n", p, p)
-	return nil
 }

@@ -17,49 +17,48 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/command"
 	"github.com/hardened-hyperkube/hk/internal/filelock"
 	"github.com/hardened-hyperkube/hk/internal/stages"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	subcommands["stage"] = subcommand{"run and time a stage of make test (NAME -- CMD…), after others; --reset the record, or print it as a --table", runStage}
+	register(leaf("stage NAME -- COMMAND [ARGS…] | --reset [--plan A,B,…] | --table", "run and time a stage of make test (NAME -- CMD…), after others; --reset the record, or print it as a --table", defineStage))
 }
 
-func runStage(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("stage", "--reset [--plan A,B,…] | --table | [--after A,…] [--needs B,…] [--nice N] NAME -- COMMAND [ARGS…]")
+func defineStage(fs *pflag.FlagSet) runFunc {
 	reset := fs.Bool("reset", false, "forget the stages recorded so far and start the clock")
 	plan := fs.String("plan", "", "with --reset: the stages the job will run, in the table's order")
 	table := fs.Bool("table", false, "print the stages recorded so far; exit 1 if one failed, was skipped or did not run")
 	after := fs.String("after", "", "start when these stages have finished, whatever their result (keeps heavy builds one at a time)")
 	needs := fs.String("needs", "", "start when these stages have finished; skip this one if any of them did not pass")
 	nice := fs.Int("nice", 0, "run the command at this niceness, so it gives way to the stages beside it")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	dir := filepath.Join(e.outDir(), "stages")
-	record := filepath.Join(dir, "record.json")
-	switch {
-	case *reset:
-		return stages.Reset(record, splitList(*plan), time.Now())
-	case *table:
-		r, err := stages.Load(record)
-		if err != nil {
+	fs.SetInterspersed(false) // NAME -- COMMAND: what follows NAME is the command's, not ours
+	return func(ctx context.Context, e *env, args []string) error {
+		dir := filepath.Join(e.outDir(), "stages")
+		record := filepath.Join(dir, "record.json")
+		switch {
+		case *reset:
+			return stages.Reset(record, splitList(*plan), time.Now())
+		case *table:
+			r, err := stages.Load(record)
+			if err != nil {
+				return err
+			}
+			stages.Write(os.Stdout, r)
+			if len(r.Failed()) > 0 {
+				return exitStatus(1)
+			}
+			return nil
+		}
+		rest := args
+		if len(rest) < 3 || rest[1] != "--" {
+			return usageError{errors.New("want NAME -- COMMAND [ARGS…]")}
+		}
+		s := stageRun{name: rest[0], argv: rest[2:], after: splitList(*after), needs: splitList(*needs), nice: *nice, dir: dir, record: record}
+		if err := s.check(); err != nil {
 			return err
 		}
-		stages.Write(os.Stdout, r)
-		if len(r.Failed()) > 0 {
-			return exitStatus(1)
-		}
-		return nil
+		return s.run(ctx)
 	}
-	rest := fs.Args()
-	if len(rest) < 3 || rest[1] != "--" {
-		fs.Usage()
-		return errUsage
-	}
-	s := stageRun{name: rest[0], argv: rest[2:], after: splitList(*after), needs: splitList(*needs), nice: *nice, dir: dir, record: record}
-	if err := s.check(); err != nil {
-		return err
-	}
-	return s.run(ctx)
 }
 
 // stageRun is one stage: its command, what it waits for, where it records and logs.
