@@ -1,12 +1,16 @@
 # The README's two commands: `make hyperkube` (the main job) and `make test` (all tests).
 # Every target is one call of hk or go test; the logic lives in Go.
 VERSION ?= v1.37.2
-BACKPORTS ?= v1.36.3 v1.35.4 v1.24.17 v1.21.14
+# The lines upstream still patches are proven by make test; the end-of-life lines only we carry
+# by make test-eol, which CI runs after it (make test's cold budget, docs/testing.md).
+TEST_BACKPORTS ?= v1.36.3 v1.35.4
+EOL_BACKPORTS ?= v1.24.17 v1.21.14
+BACKPORTS ?= $(TEST_BACKPORTS) $(EOL_BACKPORTS)
 HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -67,8 +71,8 @@ verify-release: hk
 # seconds, Go build cache growth) at the end, on failure too.
 # upstream-check (upstream's lint and -race tests of the touched packages, 12 min cold) is its own
 # target, not a stage: make test runs upstream's tests of every release's series without -race.
-BUILD_LANE := lab-binaries conformance-suite $(addprefix backport-binaries-,$(BACKPORTS)) bazel-test
-PROOFS     := unit-test lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(BACKPORTS)) $(addprefix upstream-test-,$(VERSION) $(BACKPORTS))
+BUILD_LANE := lab-binaries conformance-suite $(addprefix backport-binaries-,$(TEST_BACKPORTS)) bazel-test
+PROOFS     := unit-test lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(TEST_BACKPORTS)) $(addprefix upstream-test-,$(VERSION) $(TEST_BACKPORTS))
 TEST_STAGES := $(BUILD_LANE) $(PROOFS)
 BUILD_NICE ?= 19
 TEST_NICE ?= 10
@@ -90,7 +94,7 @@ $(addprefix stage-,$(BUILD_LANE)): stage-%:
 	$(HK) stage --nice $(BUILD_NICE) $(if $(call before,$*,$(BUILD_LANE)),--after $(call before,$*,$(BUILD_LANE))) $* -- $(STAGE_MAKE) $*
 stage-unit-test:
 	$(HK) stage --nice $(TEST_NICE) unit-test -- $(STAGE_MAKE) unit-test
-$(addprefix stage-upstream-test-,$(BACKPORTS)): stage-upstream-test-%:
+$(addprefix stage-upstream-test-,$(TEST_BACKPORTS)): stage-upstream-test-%:
 	$(HK) stage --nice $(TEST_NICE) --needs backport-binaries-$* upstream-test-$* -- $(STAGE_MAKE) upstream-test-$*
 stage-upstream-test-$(VERSION):
 	$(HK) stage --nice $(TEST_NICE) --needs lab-binaries upstream-test-$(VERSION) -- $(STAGE_MAKE) upstream-test-$(VERSION)
@@ -99,14 +103,14 @@ stage-upstream-test-$(VERSION):
 # with the four backports' proofs at once, against its 10 s limit; 1.6-3.8 s one at a time). The
 # kind smoke also keeps its private Docker daemon and the kubelet's host sysctls out of the lab's
 # way.
-LAB_LANE := lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(BACKPORTS))
+LAB_LANE := lab-proofs kind-smoke conformance-smoke $(addprefix backport-proof-,$(TEST_BACKPORTS))
 stage-lab-proofs:
 	$(HK) stage --needs lab-binaries lab-proofs -- $(STAGE_MAKE) lab-proofs
 stage-kind-smoke:
 	$(HK) stage --needs lab-binaries --after lab-proofs kind-smoke -- $(STAGE_MAKE) kind-smoke
 stage-conformance-smoke:
 	$(HK) stage --needs lab-binaries,conformance-suite --after kind-smoke conformance-smoke -- $(STAGE_MAKE) conformance-smoke
-$(addprefix stage-backport-proof-,$(BACKPORTS)): stage-backport-proof-%:
+$(addprefix stage-backport-proof-,$(TEST_BACKPORTS)): stage-backport-proof-%:
 	$(HK) stage --needs backport-binaries-$* --after $(call before,backport-proof-$*,$(LAB_LANE)) backport-proof-$* -- $(STAGE_MAKE) backport-proof-$*
 
 unit-test: deps
@@ -152,6 +156,11 @@ upstream-test-%: hk
 	$(HK) upstream-test --version $*
 
 backports-built: $(addprefix backport-,$(BACKPORTS))
+
+# The end-of-life lines (1.24, 1.21): each one's binaries, upstream's tests of its series and its
+# lab proof, one line after the other. CI runs it after make test.
+test-eol: hk
+	for v in $(EOL_BACKPORTS); do $(MAKE) --no-print-directory backport-binaries-$$v upstream-test-$$v backport-proof-$$v || exit 1; done
 
 # One table, every release: series applies, upstream tests, and upstream vs the series booted
 # under field-slow, etcd-stall and ipv6-absent, each also sent SIGTERM 20 s after its start
