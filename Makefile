@@ -225,7 +225,7 @@ conformance-rerun: hk etcd
 	scripts/install-deps.sh kind
 	HK_CONFORMANCE=rerun HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 3h -v -run '^TestConformance$$' ./test/kind/
 
-# make test's sample of the suite (internal/conformance.Smoke) on the patched cluster.
+# make test's sample of the suite (internal/upstream/conformance.Smoke) on the patched cluster.
 conformance-smoke: hk etcd
 	scripts/install-deps.sh kind
 	HK_CONFORMANCE=smoke HK_KIND_VERSION=$(VERSION) go test -count=1 -timeout 60m -v -run '^TestConformance$$' ./test/kind/

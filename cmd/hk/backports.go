@@ -10,11 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/build"
-	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/series"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/compile/build"
+	"github.com/hardened-hyperkube/hk/internal/compile/etcdbuild"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 	"github.com/spf13/pflag"
 )
 

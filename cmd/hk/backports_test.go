@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
 )
 
 func bootResult(b lab.Boot) *lab.Result { return &lab.Result{Boots: []lab.Boot{b}} }

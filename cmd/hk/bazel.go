@@ -4,7 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
-	"github.com/hardened-hyperkube/hk/internal/bazelsetup"
+	"github.com/hardened-hyperkube/hk/internal/compile/bazelsetup"
 	"github.com/spf13/pflag"
 )
 

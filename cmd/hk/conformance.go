@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hardened-hyperkube/hk/internal/build"
-	"github.com/hardened-hyperkube/hk/internal/conformance"
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/series"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/compile/build"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
+	"github.com/hardened-hyperkube/hk/internal/upstream/conformance"
 	"github.com/spf13/pflag"
 )
 

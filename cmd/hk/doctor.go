@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hardened-hyperkube/hk/internal/doctor"
-	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/diagnose/doctor"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 	"github.com/spf13/pflag"
 )
 

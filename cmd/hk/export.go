@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hardened-hyperkube/hk/internal/export"
-	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
+	"github.com/hardened-hyperkube/hk/internal/upstream/export"
 	"github.com/spf13/pflag"
 )
 

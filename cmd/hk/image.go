@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/build"
-	"github.com/hardened-hyperkube/hk/internal/command"
-	"github.com/hardened-hyperkube/hk/internal/image"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/compile/build"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+	"github.com/hardened-hyperkube/hk/internal/publish/image"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 	"github.com/spf13/pflag"
 )
 

@@ -10,12 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/command"
-	"github.com/hardened-hyperkube/hk/internal/kindnode"
-	"github.com/hardened-hyperkube/hk/internal/kindprobe"
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/privatedocker"
-	"github.com/hardened-hyperkube/hk/internal/series"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindnode"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindprobe"
+	"github.com/hardened-hyperkube/hk/internal/kind/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
 	"github.com/spf13/pflag"
 )
 

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/etcdbuild"
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/compile/etcdbuild"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )

@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/hardened-hyperkube/hk/internal/privatedocker"
-	"github.com/hardened-hyperkube/hk/internal/progress"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/kind/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/progress"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 )
 
 // runFunc is a command's work, once its flags are parsed: args are the positional arguments.

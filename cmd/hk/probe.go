@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
+	"github.com/hardened-hyperkube/hk/internal/proof/resolveprobe"
 )
 
 func init() {

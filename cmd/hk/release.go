@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hardened-hyperkube/hk/internal/release"
-	"github.com/hardened-hyperkube/hk/internal/series"
-	"github.com/hardened-hyperkube/hk/internal/signing"
+	"github.com/hardened-hyperkube/hk/internal/publish/release"
+	"github.com/hardened-hyperkube/hk/internal/publish/signing"
+	"github.com/hardened-hyperkube/hk/internal/source/series"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )

@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/command"
-	"github.com/hardened-hyperkube/hk/internal/filelock"
-	"github.com/hardened-hyperkube/hk/internal/stages"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/filelock"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/stages"
 	"github.com/spf13/pflag"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hardened-hyperkube/hk/internal/stages"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/stages"
 )
 
 // Stages started together run in the order --after and --needs give, a failure skips the stages

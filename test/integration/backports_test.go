@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 )
 
 // backports are the other releases we ship (`make backports` builds them); lab.KillerFor names

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardened-hyperkube/hk/internal/build"
+	"github.com/hardened-hyperkube/hk/internal/compile/build"
 )
 
 // The build's outputs as a release engineer receives them: a static binary whose checksum and

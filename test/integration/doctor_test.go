@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/doctor"
-	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/diagnose/doctor"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 )
 
 // profileRootfs writes the /etc a lab profile gives its sandbox, for hk doctor to read.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 )
 
 // processesMentioning returns the command lines of processes whose arguments contain marker.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/image"
-	"github.com/hardened-hyperkube/hk/internal/resolveprobe"
+	"github.com/hardened-hyperkube/hk/internal/proof/resolveprobe"
+	"github.com/hardened-hyperkube/hk/internal/publish/image"
 )
 
 func requireDocker(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardened-hyperkube/hk/internal/kindprobe"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindprobe"
 )
 
 // Stage 1 of running the proof on kind: what does this engine allow of what kind needs? The probe

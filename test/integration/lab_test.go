@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 )
 
 // The control: upstream v1.37.2 under field-slow exits through the repair post-start hook.

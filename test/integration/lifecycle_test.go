@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 )
 
 // SIGTERM during an outage is a graceful stop, not a failure: exit 0 with no fatal line, for the

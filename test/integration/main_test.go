@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/lab"
-	"github.com/hardened-hyperkube/hk/internal/versions"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/versions"
 )
 
 const version = "v1.37.2"

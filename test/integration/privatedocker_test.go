@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/kindprobe"
-	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindprobe"
+	"github.com/hardened-hyperkube/hk/internal/kind/privatedocker"
 )
 
 // The private Docker daemon as a user runs it (hk kind daemon, then Ctrl-C): a --privileged

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardened-hyperkube/hk/internal/release"
+	"github.com/hardened-hyperkube/hk/internal/publish/release"
 )
 
 // hkRun runs the hk binary in the repository and returns its stdout, stderr and exit code.

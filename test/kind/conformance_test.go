@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/conformance"
-	"github.com/hardened-hyperkube/hk/internal/kindcluster"
-	"github.com/hardened-hyperkube/hk/internal/kindnode"
-	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindcluster"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindnode"
+	"github.com/hardened-hyperkube/hk/internal/kind/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/upstream/conformance"
 )
 
 // TestConformance runs upstream's conformance suite, built offline from the pinned tree (hk

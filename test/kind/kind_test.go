@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/kindcluster"
-	"github.com/hardened-hyperkube/hk/internal/kindnode"
-	"github.com/hardened-hyperkube/hk/internal/privatedocker"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindcluster"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindnode"
+	"github.com/hardened-hyperkube/hk/internal/kind/privatedocker"
 )
 
 // powerCuts is how many times make kind-test kills the patched cluster under the field hazard.
@@ -29,7 +29,7 @@ const powerCuts = 3
 const hold = 90 * time.Second
 
 // fatalLine is how an unpatched v1.37 apiserver ends when its first ClusterIP repair fails
-// (internal/lab.KillerFor).
+// (internal/proof/lab.KillerFor).
 const fatalLine = `PostStartHook \"start-service-ip-repair-controllers\" failed|Unable to perform initial IP allocation check`
 
 // kindRow is one line of the scenario table.

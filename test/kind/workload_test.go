@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hardened-hyperkube/hk/internal/kindcluster"
-	"github.com/hardened-hyperkube/hk/internal/kindnode"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindcluster"
+	"github.com/hardened-hyperkube/hk/internal/kind/kindnode"
 )
 
 // workload is what a user's first test puts on a multi-node cluster: a busybox pod on each
