@@ -23,6 +23,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/compile/build"
 	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
 	"github.com/hardened-hyperkube/hk/internal/plumbing/progress"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/steps"
 	"github.com/hardened-hyperkube/hk/internal/publish/licenses"
 	"github.com/hardened-hyperkube/hk/internal/publish/ociimage"
 	"github.com/hardened-hyperkube/hk/internal/publish/provenance"
@@ -73,173 +74,251 @@ type Result struct {
 }
 
 // Build makes the release in a temporary directory and renames it into place, so a failure
-// leaves no half-written release.
+// leaves no half-written release. It reads as its steps; each is a method of run below.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	if len(o.Arches) == 0 {
-		return nil, fmt.Errorf("no architectures given")
+	r := &run{o: o}
+	defer r.cleanup()
+	// Bad input is one line and nothing else: checked before the first step is announced.
+	if err := r.checkInputs(ctx); err != nil {
+		return nil, err
 	}
-	for _, a := range o.Arches {
-		if !slices.Contains(build.Arches, a) {
-			return nil, fmt.Errorf("unknown architecture %q (have %s)", a, strings.Join(build.Arches, ", "))
-		}
-	}
-	pins, err := versions.Load(o.Root, o.Version)
+	err := steps.Run(ctx, o.Log, "release "+o.Version, []steps.Step{
+		{Name: "building the binaries", Run: r.buildBinaries},
+		{Name: "reading the modules each binary links", Run: r.readModules},
+		{Name: "classifying the modules' licences", Run: r.classifyLicences},
+		{Name: "writing the licences", Run: r.writeLicences},
+		{Name: "writing the binaries and their SBOMs", Run: r.writeBinaries},
+		{Name: "building the images and their SBOMs", Run: r.buildImages},
+		{Name: "writing the provenance", Run: r.writeProvenance},
+		{Name: "signing", Run: r.sign},
+		{Name: "writing the manifest and checksums", Run: r.writeManifest},
+		{Name: "publishing the release directory", Run: r.publish},
+	})
 	if err != nil {
 		return nil, err
 	}
-	var signer *signing.Signer
-	if o.Key != nil {
-		if signer, err = signing.LoadSigner(o.Key); err != nil {
-			return nil, err
+	return &Result{Dir: r.final, Manifest: r.m, Elapsed: time.Since(start), Findings: r.findings}, nil
+}
+
+// run is one release in the making: what each step leaves for the next.
+type run struct {
+	o          Options
+	pins       *versions.Pins
+	signer     *signing.Signer
+	revision   string
+	results    map[string]*build.Result // by architecture
+	first      build.Provenance         // the first architecture's: what every architecture shares
+	gitVersion string
+	tag        string
+	created    time.Time
+
+	infos    map[string]binInfo // by architecture
+	modSet   map[string]sbom.Module
+	findings []licenses.Finding
+
+	licenseOf    map[string]string
+	licenseTexts map[string][]byte
+	classes      map[string]int
+
+	tmp, final string // the directory being written, renamed to final at the end
+	w          *writer
+	m          *Manifest
+	patches    []sbom.Patch
+	binaries   map[string]string // the release's hyperkube by architecture
+	built      []ociimage.Built
+	statement  []byte
+}
+
+// binInfo is what a binary's build info says about it.
+type binInfo struct {
+	main   sbom.Module
+	deps   []sbom.Module
+	goVer  string
+	sha256 string
+}
+
+func (r *run) cleanup() {
+	if r.tmp != "" {
+		os.RemoveAll(r.tmp) // a no-op once renamed
+	}
+}
+
+func (r *run) checkInputs(ctx context.Context) error {
+	o := r.o
+	if len(o.Arches) == 0 {
+		return fmt.Errorf("no architectures given")
+	}
+	for _, a := range o.Arches {
+		if !slices.Contains(build.Arches, a) {
+			return fmt.Errorf("unknown architecture %q (have %s)", a, strings.Join(build.Arches, ", "))
 		}
 	}
-	revision, err := command.New("git", "-C", o.Root, "rev-parse", "HEAD").Output(ctx)
-	if err != nil {
-		revision = "unknown"
+	var err error
+	if r.pins, err = versions.Load(o.Root, o.Version); err != nil {
+		return err
 	}
+	if o.Key != nil {
+		if r.signer, err = signing.LoadSigner(o.Key); err != nil {
+			return err
+		}
+	}
+	if r.revision, err = command.New("git", "-C", o.Root, "rev-parse", "HEAD").Output(ctx); err != nil {
+		r.revision = "unknown"
+	}
+	return nil
+}
 
-	results := map[string]*build.Result{}
+func (r *run) buildBinaries(ctx context.Context) error {
+	o := r.o
+	r.results = map[string]*build.Result{}
 	for _, arch := range o.Arches {
 		res, err := build.Build(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection, Arch: arch,
 			OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log, Progress: o.Progress})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		results[arch] = res
+		r.results[arch] = res
 	}
-	first := results[o.Arches[0]].Provenance
-	gitVersion := first.GitVersion
-	tag := strings.ReplaceAll(gitVersion, "+", "_")
-	created, err := time.Parse(time.RFC3339, pins.ReleaseTime)
+	r.first = r.results[o.Arches[0]].Provenance
+	r.gitVersion = r.first.GitVersion
+	r.tag = strings.ReplaceAll(r.gitVersion, "+", "_")
+	created, err := time.Parse(time.RFC3339, r.pins.ReleaseTime)
 	if err != nil {
-		return nil, fmt.Errorf("pins of %s: release time: %w", o.Version, err)
+		return fmt.Errorf("pins of %s: release time: %w", o.Version, err)
 	}
+	r.created = created
+	return nil
+}
 
-	// Modules of every binary: the architectures link the same modules, but read each.
-	type binInfo struct {
-		main   sbom.Module
-		deps   []sbom.Module
-		goVer  string
-		sha256 string
-	}
-	infos := map[string]binInfo{}
-	modSet := map[string]sbom.Module{}
-	for arch, res := range results {
-		main, deps, goVer, err := sbom.ReadBinary(res.Binary, pins)
+// readModules reads every binary's modules: the architectures link the same modules, but each
+// is read.
+func (r *run) readModules(context.Context) error {
+	r.infos, r.modSet = map[string]binInfo{}, map[string]sbom.Module{}
+	for arch, res := range r.results {
+		main, deps, goVer, err := sbom.ReadBinary(res.Binary, r.pins)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		infos[arch] = binInfo{main, deps, goVer, res.Provenance.SHA256}
-		modSet[main.Path] = main
+		r.infos[arch] = binInfo{main, deps, goVer, res.Provenance.SHA256}
+		r.modSet[main.Path] = main
 		for _, d := range deps {
-			modSet[d.Path] = d
+			r.modSet[d.Path] = d
 		}
 	}
+	return nil
+}
 
-	o.Log("release %s: licences of %d modules", o.Version, len(modSet))
-	findings, err := classify(ctx, modSet)
+func (r *run) classifyLicences(ctx context.Context) error {
+	r.o.Log("release %s: licences of %d modules", r.o.Version, len(r.modSet))
+	findings, err := classify(ctx, r.modSet)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if bad := licenses.Refused(findings); len(bad) > 0 {
-		return nil, fmt.Errorf("licence check: %d modules cannot ship: %s", len(bad), strings.Join(bad, "; "))
+		return fmt.Errorf("licence check: %d modules cannot ship: %s", len(bad), strings.Join(bad, "; "))
 	}
-	licenseOf := map[string]string{}
-	licenseTexts := map[string][]byte{}
-	classes := map[string]int{}
+	r.findings = findings
+	r.licenseOf, r.licenseTexts, r.classes = map[string]string{}, map[string][]byte{}, map[string]int{}
 	for _, f := range findings {
-		licenseOf[f.Module] = f.License
-		classes[f.Class]++
+		r.licenseOf[f.Module] = f.License
+		r.classes[f.Class]++
 		for name, text := range f.Texts {
-			licenseTexts[path.Join(f.Module, name)] = text
+			r.licenseTexts[path.Join(f.Module, name)] = text
 		}
 	}
 	report, err := json.MarshalIndent(findings, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	report = append(report, '\n')
-	licenseTexts["LICENSES.json"] = report
+	r.licenseTexts["LICENSES.json"] = append(report, '\n')
+	return nil
+}
 
+// writeLicences starts the release directory (a temporary one beside its final place) with the
+// licence report and every text, and the manifest with what is known so far.
+func (r *run) writeLicences(context.Context) error {
+	o := r.o
 	if err := os.MkdirAll(o.ReleaseDir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
-	final := filepath.Join(o.ReleaseDir, o.Version)
+	r.final = filepath.Join(o.ReleaseDir, o.Version)
 	tmp, err := os.MkdirTemp(o.ReleaseDir, "."+o.Version+"-")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
-	w := &writer{dir: tmp}
-
-	m := &Manifest{
-		Schema: Schema, Version: o.Version, GitVersion: gitVersion, Tag: tag, Revision: revision,
-		Architectures: o.Arches, Signed: signer != nil, Vulnerabilities: NoVulnerabilityReport,
+	r.tmp, r.w = tmp, &writer{dir: tmp}
+	r.m = &Manifest{
+		Schema: Schema, Version: o.Version, GitVersion: r.gitVersion, Tag: r.tag, Revision: r.revision,
+		Architectures: o.Arches, Signed: r.signer != nil, Vulnerabilities: NoVulnerabilityReport,
 	}
-	var patches []sbom.Patch
-	for _, p := range first.Patches {
-		m.Patches = append(m.Patches, filepath.Base(p.Path))
-		patches = append(patches, sbom.Patch{Name: filepath.Base(p.Path), SHA256: p.SHA256})
+	for _, p := range r.first.Patches {
+		r.m.Patches = append(r.m.Patches, filepath.Base(p.Path))
+		r.patches = append(r.patches, sbom.Patch{Name: filepath.Base(p.Path), SHA256: p.SHA256})
 	}
-	sbomBinary := func(arch string) sbom.Binary {
-		in := infos[arch]
-		return sbom.Binary{Name: "hyperkube", Arch: arch, SHA256: in.sha256, GitVersion: gitVersion, GoVersion: in.goVer,
-			Main: in.main, Modules: in.deps, Patches: patches, Licenses: licenseOf, Created: pins.ReleaseTime}
-	}
-
-	// Licences: the report and every text, as files of the release.
-	for _, name := range slices.Sorted(maps.Keys(licenseTexts)) {
-		if err := w.write(path.Join("licenses", name), licenseTexts[name]); err != nil {
-			return nil, err
+	for _, name := range slices.Sorted(maps.Keys(r.licenseTexts)) {
+		if err := r.w.write(path.Join("licenses", name), r.licenseTexts[name]); err != nil {
+			return err
 		}
 	}
-	m.Licenses = Licenses{Report: "licenses/LICENSES.json", Modules: len(findings), Classes: classes}
-	m.Files = append(m.Files, File{Path: m.Licenses.Report, Kind: "licenses"})
+	r.m.Licenses = Licenses{Report: "licenses/LICENSES.json", Modules: len(r.findings), Classes: r.classes}
+	r.m.Files = append(r.m.Files, File{Path: r.m.Licenses.Report, Kind: "licenses"})
+	return nil
+}
 
-	// Binaries and their SBOMs.
-	binaries := map[string]string{}
-	for _, arch := range o.Arches {
+// sbomBinary describes the release's hyperkube of one architecture for an SBOM.
+func (r *run) sbomBinary(arch string) sbom.Binary {
+	in := r.infos[arch]
+	return sbom.Binary{Name: "hyperkube", Arch: arch, SHA256: in.sha256, GitVersion: r.gitVersion, GoVersion: in.goVer,
+		Main: in.main, Modules: in.deps, Patches: r.patches, Licenses: r.licenseOf, Created: r.pins.ReleaseTime}
+}
+
+func (r *run) writeBinaries(context.Context) error {
+	r.binaries = map[string]string{}
+	for _, arch := range r.o.Arches {
 		rel := fmt.Sprintf("bin/linux-%s/hyperkube", arch)
-		if err := w.link(rel, results[arch].Binary); err != nil {
-			return nil, err
+		if err := r.w.link(rel, r.results[arch].Binary); err != nil {
+			return err
 		}
-		binaries[arch] = filepath.Join(tmp, rel)
-		doc, err := sbom.ForBinary(sbomBinary(arch))
+		r.binaries[arch] = filepath.Join(r.tmp, rel)
+		doc, err := sbom.ForBinary(r.sbomBinary(arch))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sbomPath := fmt.Sprintf("sbom/hyperkube-linux-%s.spdx.json", arch)
-		if err := w.write(sbomPath, doc); err != nil {
-			return nil, err
+		if err := r.w.write(sbomPath, doc); err != nil {
+			return err
 		}
-		m.Files = append(m.Files, File{Path: rel, Kind: "binary", Arch: arch, SBOM: sbomPath},
+		r.m.Files = append(r.m.Files, File{Path: rel, Kind: "binary", Arch: arch, SBOM: sbomPath},
 			File{Path: sbomPath, Kind: "sbom", Arch: arch})
 	}
+	return nil
+}
 
-	// Images: one OCI layout with every image, a docker archive per architecture.
+// buildImages writes one OCI layout with every image and a docker archive per architecture,
+// with an SBOM per image and architecture.
+func (r *run) buildImages(context.Context) error {
+	o, m, tmp := r.o, r.m, r.tmp
 	components, err := build.ComponentsOf(o.Root, o.Version)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	nsswitch, err := os.ReadFile(filepath.Join(o.Root, "images", "nsswitch.conf"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	imageLicenses := map[string][]byte{}
-	for name, text := range licenseTexts {
-		imageLicenses[name] = text
-	}
+	imageLicenses := maps.Clone(r.licenseTexts)
 	o.Log("release %s: %d images × %d architectures", o.Version, len(Images), len(o.Arches))
 	built, err := ociimage.Build(ociimage.Input{
-		GitVersion: gitVersion, Tag: tag, Revision: revision, Source: Source, Created: created,
-		NSSwitch: nsswitch, Licenses: imageLicenses, Components: components, Binaries: binaries,
+		GitVersion: r.gitVersion, Tag: r.tag, Revision: r.revision, Source: Source, Created: r.created,
+		NSSwitch: nsswitch, Licenses: imageLicenses, Components: components, Binaries: r.binaries,
 	}, Images)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	r.built = built
 	if err := ociimage.WriteLayout(filepath.Join(tmp, "images", "oci"), built); err != nil {
-		return nil, err
+		return err
 	}
 	baseFiles := ociimage.BaseFiles(nsswitch)
 	for name, text := range imageLicenses {
@@ -248,27 +327,27 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	for _, b := range built {
 		idxDigest, err := b.Index.Digest()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		im := Image{Name: b.Spec.Name, Ref: b.Ref, Index: idxDigest.String()}
 		for _, arch := range o.Arches {
 			img := b.Images[arch]
 			md, err := img.Digest()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			cfg, err := img.ConfigName()
 			if err != nil {
-				return nil, err
+				return err
 			}
-			doc, err := sbom.ForImage(sbom.Image{Name: b.Spec.Name, Tag: tag, ManifestDigest: md.String(),
-				Entrypoint: b.Spec.Entrypoint, Binary: sbomBinary(arch), Files: baseFiles})
+			doc, err := sbom.ForImage(sbom.Image{Name: b.Spec.Name, Tag: r.tag, ManifestDigest: md.String(),
+				Entrypoint: b.Spec.Entrypoint, Binary: r.sbomBinary(arch), Files: baseFiles})
 			if err != nil {
-				return nil, err
+				return err
 			}
 			sbomPath := fmt.Sprintf("images/%s-linux-%s.spdx.json", b.Spec.Name, arch)
-			if err := w.write(sbomPath, doc); err != nil {
-				return nil, err
+			if err := r.w.write(sbomPath, doc); err != nil {
+				return err
 			}
 			m.Files = append(m.Files, File{Path: sbomPath, Kind: "sbom", Arch: arch})
 			im.Platforms = append(im.Platforms, Platform{Arch: arch, Manifest: md.String(), Config: cfg.String(), SBOM: sbomPath})
@@ -278,27 +357,30 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	for _, arch := range o.Arches {
 		rel := fmt.Sprintf("images/docker-linux-%s.tar", arch)
 		if err := os.MkdirAll(filepath.Join(tmp, "images"), 0o755); err != nil {
-			return nil, err
+			return err
 		}
 		if err := ociimage.WriteDockerArchive(filepath.Join(tmp, rel), arch, built); err != nil {
-			return nil, err
+			return err
 		}
 		m.Files = append(m.Files, File{Path: rel, Kind: "docker-archive", Arch: arch})
 	}
+	return nil
+}
 
-	// Digests of every file artifact.
+// writeProvenance digests every file artifact and writes the statement: every file and every
+// image index is a subject.
+func (r *run) writeProvenance(context.Context) error {
+	o, m, first := r.o, r.m, r.first
 	for i := range m.Files {
-		sum, size, err := fileDigest(filepath.Join(tmp, m.Files[i].Path))
+		sum, size, err := fileDigest(filepath.Join(r.tmp, m.Files[i].Path))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		m.Files[i].SHA256, m.Files[i].Size = sum, size
 	}
-
-	// Provenance: every file artifact and every image index is a subject.
 	st := provenance.Statement{
 		Version: o.Version, Patches: o.Selection, Architectures: o.Arches, GoVersion: first.GoVersion,
-		Env: first.Env, Flags: first.Flags, Revision: revision,
+		Env: first.Env, Flags: first.Flags, Revision: r.revision,
 	}
 	for _, f := range m.Files {
 		st.Subjects = append(st.Subjects, provenance.Subject{Name: f.Path, SHA256: f.SHA256})
@@ -310,101 +392,110 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	for _, p := range first.Patches {
 		st.Dependencies = append(st.Dependencies, provenance.Dependency{Name: p.Path, SHA256: p.SHA256})
 	}
-	for _, k := range slices.Sorted(maps.Keys(modSet)) {
-		mod := modSet[k]
+	for _, k := range slices.Sorted(maps.Keys(r.modSet)) {
+		mod := r.modSet[k]
 		if mod.Sum == "" {
-			return nil, fmt.Errorf("module %s@%s has no h1: hash in the build info or the pins", mod.Path, mod.Version)
+			return fmt.Errorf("module %s@%s has no h1: hash in the build info or the pins", mod.Path, mod.Version)
 		}
 		st.Dependencies = append(st.Dependencies, provenance.Dependency{Name: mod.Path, URI: "pkg:golang/" + mod.Path + "@" + mod.Version, H1: mod.Sum})
 	}
 	statement, err := provenance.Marshal(st)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	r.statement = statement
 	m.Provenance.Statement = "provenance.intoto.json"
-	if err := w.write(m.Provenance.Statement, statement); err != nil {
-		return nil, err
-	}
+	return r.w.write(m.Provenance.Statement, statement)
+}
 
-	// Signatures: a bundle beside every file, one over each image index, DSSE for provenance.
-	if signer != nil {
-		o.Log("release %s: signing with key %s", o.Version, signing.FingerprintHex(string(signer.GetHint())))
-		pub, err := signer.GetPublicKeyPem()
-		if err != nil {
-			return nil, err
-		}
-		m.KeyFingerprint, m.PublicKey = string(signer.GetHint()), "signing-key.pub"
-		if err := w.write(m.PublicKey, []byte(pub)); err != nil {
-			return nil, err
-		}
-		for i, f := range m.Files {
-			data, err := os.ReadFile(filepath.Join(tmp, f.Path))
-			if err != nil {
-				return nil, err
-			}
-			b, err := signer.SignBlob(data)
-			if err != nil {
-				return nil, err
-			}
-			m.Files[i].Signature = f.Path + ".sigstore.json"
-			if err := w.write(m.Files[i].Signature, b); err != nil {
-				return nil, err
-			}
-		}
-		for i, b := range built {
-			raw, err := b.Index.RawManifest()
-			if err != nil {
-				return nil, err
-			}
-			bundle, err := signer.SignBlob(raw)
-			if err != nil {
-				return nil, err
-			}
-			m.Images[i].Signature = "images/" + b.Spec.Name + ".index.sigstore.json"
-			if err := w.write(m.Images[i].Signature, bundle); err != nil {
-				return nil, err
-			}
-		}
-		bundle, err := signer.SignStatement(statement)
-		if err != nil {
-			return nil, err
-		}
-		m.Provenance.Bundle = "provenance.intoto.sigstore.json"
-		if err := w.write(m.Provenance.Bundle, bundle); err != nil {
-			return nil, err
-		}
+// sign writes a bundle beside every file, one over each image index, and DSSE for the
+// provenance; an unsigned release skips it.
+func (r *run) sign(context.Context) error {
+	signer, m := r.signer, r.m
+	if signer == nil {
+		return nil
 	}
-
-	data, err := json.MarshalIndent(m, "", "  ")
+	r.o.Log("release %s: signing with key %s", r.o.Version, signing.FingerprintHex(string(signer.GetHint())))
+	pub, err := signer.GetPublicKeyPem()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	data = append(data, '\n')
-	if err := w.write(ManifestFile, data); err != nil {
-		return nil, err
+	m.KeyFingerprint, m.PublicKey = string(signer.GetHint()), "signing-key.pub"
+	if err := r.w.write(m.PublicKey, []byte(pub)); err != nil {
+		return err
 	}
-	if signer != nil {
+	for i, f := range m.Files {
+		data, err := os.ReadFile(filepath.Join(r.tmp, f.Path))
+		if err != nil {
+			return err
+		}
 		b, err := signer.SignBlob(data)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := w.write(ManifestFile+".sigstore.json", b); err != nil {
-			return nil, err
+		m.Files[i].Signature = f.Path + ".sigstore.json"
+		if err := r.w.write(m.Files[i].Signature, b); err != nil {
+			return err
 		}
 	}
-	if err := writeSums(tmp); err != nil {
-		return nil, err
+	for i, b := range r.built {
+		raw, err := b.Index.RawManifest()
+		if err != nil {
+			return err
+		}
+		bundle, err := signer.SignBlob(raw)
+		if err != nil {
+			return err
+		}
+		m.Images[i].Signature = "images/" + b.Spec.Name + ".index.sigstore.json"
+		if err := r.w.write(m.Images[i].Signature, bundle); err != nil {
+			return err
+		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
+	bundle, err := signer.SignStatement(r.statement)
+	if err != nil {
+		return err
 	}
-	if err := os.RemoveAll(final); err != nil {
-		return nil, err
+	m.Provenance.Bundle = "provenance.intoto.sigstore.json"
+	return r.w.write(m.Provenance.Bundle, bundle)
+}
+
+// writeManifest writes manifest.json (signed when the release is) and the checksums of every
+// file.
+func (r *run) writeManifest(context.Context) error {
+	data, err := json.MarshalIndent(r.m, "", "  ")
+	if err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return nil, err
+	data = append(data, '\n')
+	if err := r.w.write(ManifestFile, data); err != nil {
+		return err
 	}
-	return &Result{Dir: final, Manifest: m, Elapsed: time.Since(start), Findings: findings}, nil
+	if r.signer != nil {
+		b, err := r.signer.SignBlob(data)
+		if err != nil {
+			return err
+		}
+		if err := r.w.write(ManifestFile+".sigstore.json", b); err != nil {
+			return err
+		}
+	}
+	return writeSums(r.tmp)
+}
+
+// publish renames the finished directory into place.
+func (r *run) publish(context.Context) error {
+	if err := os.Chmod(r.tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(r.final); err != nil {
+		return err
+	}
+	if err := os.Rename(r.tmp, r.final); err != nil {
+		return err
+	}
+	r.tmp = ""
+	return nil
 }
 
 // classify finds every module's files in the module cache (the build fetched them all) and
