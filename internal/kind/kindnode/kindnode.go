@@ -20,6 +20,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/compile/etcdbuild"
 	"github.com/hardened-hyperkube/hk/internal/kind/kindaddons"
 	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/steps"
 	"github.com/hardened-hyperkube/hk/internal/source/modcache"
 	"github.com/hardened-hyperkube/hk/internal/source/tree"
 	"github.com/hardened-hyperkube/hk/internal/source/versions"
@@ -56,239 +57,295 @@ type Result struct {
 // is joined with "_", as kubeadm and upstream's release scripts do (v1.37.2+hk.x → v1.37.2_hk.x).
 func ImageTag(gitVersion string) string { return strings.ReplaceAll(gitVersion, "+", "_") }
 
-// Build makes the node image of a version and patch selection and loads it into the daemon.
+// Build makes the node image of a version and patch selection and loads it into the daemon. It
+// reads as its steps; each is a method of nodeRun below.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	pins, err := versions.Load(o.Root, o.Version)
+	r := &nodeRun{o: o}
+	defer r.cleanup()
+	// Bad input is one line and nothing else: checked before the first step is announced.
+	if err := r.checkInputs(); err != nil {
+		return nil, err
+	}
+	err := steps.Run(ctx, o.Log, "node image "+o.Version, []steps.Step{
+		{Name: "building the hyperkube and etcd", Run: r.buildBinaries},
+		{Name: "preparing the Debian base layers", Run: r.prepareBase},
+		{Name: "building kind's addons (CoreDNS, flannel, local-path-provisioner)", Run: r.buildAddons},
+		{Name: "staging the image layers", Run: r.stageLayers},
+		{Name: "writing the preloaded images", Run: r.writePreloaded},
+		{Name: "writing the node image", Run: r.writeNode},
+		{Name: "loading it into Docker", Run: r.load},
+	})
 	if err != nil {
 		return nil, err
 	}
-	components, err := build.ComponentsOf(o.Root, o.Version)
-	if err != nil {
-		return nil, err
+	r.result.Elapsed = time.Since(start)
+	return r.result, nil
+}
+
+// nodeRun is one node image in the making: what each step leaves for the next.
+type nodeRun struct {
+	o          Options
+	pins       *versions.Pins
+	components []string
+	created    time.Time
+
+	res        *build.Result // the hyperkube
+	gitVersion string
+	etcd       string
+	wanted     map[string]string // kubeadm's images by short name
+	kindFiles  string            // kind's base image files
+
+	kindCache, baseCache string
+	debian               debianBase
+	addons               *kindaddons.Binaries
+	cni, storage         *kindaddons.Manifest
+	work                 string // scratch directory, removed at the end
+
+	layers    map[string]Layer // staged layers by name
+	images    []ImageSpec      // the preloaded images
+	preloaded []string
+	archive   string // the preloaded images' archive
+	nodeTar   string // the node image's archive
+	ref       string
+	result    *Result
+}
+
+func (r *nodeRun) cleanup() {
+	if r.work != "" {
+		os.RemoveAll(r.work)
 	}
-	if !contains(components, "kubeadm") {
-		return nil, fmt.Errorf("the hyperkube of %s has no kubeadm: kind cannot drive it (kind node images start at v1.35 here)", o.Version)
+}
+
+func (r *nodeRun) checkInputs() error {
+	o := r.o
+	var err error
+	if r.pins, err = versions.Load(o.Root, o.Version); err != nil {
+		return err
 	}
-	if err := command.Require("gcc", "tar"); err != nil {
-		return nil, err
+	if r.components, err = build.ComponentsOf(o.Root, o.Version); err != nil {
+		return err
 	}
+	if !contains(r.components, "kubeadm") {
+		return fmt.Errorf("the hyperkube of %s has no kubeadm: kind cannot drive it (kind node images start at v1.35 here)", o.Version)
+	}
+	if r.created, err = time.Parse(time.RFC3339, r.pins.ReleaseTime); err != nil {
+		return fmt.Errorf("release time of %s: %w", o.Version, err)
+	}
+	return command.Require("gcc", "tar")
+}
+
+// buildBinaries builds (or finds) the hyperkube and etcd, and asks kubeadm which images it uses.
+func (r *nodeRun) buildBinaries(ctx context.Context) error {
+	o := r.o
 	res, err := build.Build(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection,
 		OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	gitVersion := res.Provenance.GitVersion
-	tag := ImageTag(gitVersion)
-	etcd, err := etcdbuild.Ensure(ctx, o.OutDir, pins.Etcd, o.Log)
-	if err != nil {
-		return nil, err
+	r.res, r.gitVersion = res, res.Provenance.GitVersion
+	if r.etcd, err = etcdbuild.Ensure(ctx, o.OutDir, r.pins.Etcd, o.Log); err != nil {
+		return err
 	}
-	wanted, err := kubeadmImages(ctx, filepath.Join(res.Dir, "kubeadm"), gitVersion)
-	if err != nil {
-		return nil, err
+	if r.wanted, err = kubeadmImages(ctx, filepath.Join(res.Dir, "kubeadm"), r.gitVersion); err != nil {
+		return err
 	}
 	mods, err := modcache.Download(ctx, KindModule)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	kindFiles := filepath.Join(mods[0].Dir, "images", "base", "files")
+	r.kindFiles = filepath.Join(mods[0].Dir, "images", "base", "files")
+	return nil
+}
 
-	kindCache := filepath.Join(o.OutDir, "kind")
-	baseCache := o.BaseCacheDir
-	if baseCache == "" {
-		baseCache = kindCache
+func (r *nodeRun) prepareBase(ctx context.Context) error {
+	r.kindCache = filepath.Join(r.o.OutDir, "kind")
+	r.baseCache = r.o.BaseCacheDir
+	if r.baseCache == "" {
+		r.baseCache = r.kindCache
 	}
-	debian, err := baseLayers(ctx, baseCache, o.Log)
-	if err != nil {
-		return nil, err
-	}
-	base := debian.Node
-	coreDNS := wanted["coredns"]
+	var err error
+	r.debian, err = baseLayers(ctx, r.baseCache, r.o.Log)
+	return err
+}
+
+func (r *nodeRun) buildAddons(ctx context.Context) error {
+	coreDNS := r.wanted["coredns"]
 	if coreDNS == "" {
-		return nil, fmt.Errorf("kubeadm config images list named no coredns image")
+		return fmt.Errorf("kubeadm config images list named no coredns image")
 	}
-	addons, err := kindaddons.Build(ctx, baseCache, coreDNS[strings.LastIndex(coreDNS, ":")+1:], o.Log)
-	if err != nil {
-		return nil, err
+	var err error
+	if r.addons, err = kindaddons.Build(ctx, r.baseCache, coreDNS[strings.LastIndex(coreDNS, ":")+1:], r.o.Log); err != nil {
+		return err
 	}
-	cni, err := kindaddons.CNIManifest(ctx)
-	if err != nil {
-		return nil, err
+	if r.cni, err = kindaddons.CNIManifest(ctx); err != nil {
+		return err
 	}
-	storage, err := kindaddons.StorageManifest(ctx, KindModule)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(kindCache, 0o755); err != nil {
-		return nil, err
-	}
-	work, err := os.MkdirTemp(kindCache, ".node-image-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
+	r.storage, err = kindaddons.StorageManifest(ctx, KindModule)
+	return err
+}
 
-	// The images kubeadm asks for, from our binaries.
-	pristine, err := tree.Materialize(ctx, pins, o.CacheDir, o.Log)
+// stageLayers stages each layer the images are made of: the images kubeadm asks for, from our
+// binaries, and kind's addons.
+func (r *nodeRun) stageLayers(ctx context.Context) error {
+	if err := os.MkdirAll(r.kindCache, 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(r.kindCache, ".node-image-")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pause, err := buildPause(ctx, pristine, work, wanted["pause"])
+	r.work = work
+	pristine, err := tree.Materialize(ctx, r.pins, r.o.CacheDir, r.o.Log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	hkLayer, err := stagedLayer(work, "hyperkube", func(dir string) error {
-		return installHyperkube(dir, "usr/local/bin", res.Binary, components)
-	})
+	pause, err := buildPause(ctx, pristine, work, r.wanted["pause"])
 	if err != nil {
-		return nil, err
+		return err
 	}
-	etcdLayer, err := stagedLayer(work, "etcd", func(dir string) error {
-		return CopyFile(etcd, filepath.Join(dir, "usr/local/bin/etcd"), 0o755)
-	})
-	if err != nil {
-		return nil, err
+	copyTo := func(dst, src string) func(dir string) error {
+		return func(dir string) error { return CopyFile(src, filepath.Join(dir, dst), 0o755) }
 	}
-	pauseLayer, err := stagedLayer(work, "pause", func(dir string) error {
-		return CopyFile(pause, filepath.Join(dir, "pause"), 0o755)
-	})
-	if err != nil {
-		return nil, err
+	fills := []struct {
+		name string
+		fill func(dir string) error
+	}{
+		{"hyperkube", func(dir string) error { return installHyperkube(dir, "usr/local/bin", r.res.Binary, r.components) }},
+		{"etcd", copyTo("usr/local/bin/etcd", r.etcd)},
+		{"pause", copyTo("pause", pause)},
+		{"busybox", func(dir string) error { return InstallBusybox(ctx, dir, r.debian.Busybox) }},
+		{"coredns", copyTo("coredns", r.addons.CoreDNS)},
+		{"flannel", func(dir string) error {
+			if err := CopyFile(r.addons.Flanneld, filepath.Join(dir, "opt/bin/flanneld"), 0o755); err != nil {
+				return err
+			}
+			return CopyFile(r.addons.FlannelInstallConf, filepath.Join(dir, "opt/bin/install-conf"), 0o755)
+		}},
+		{"flannel-cni-plugin", copyTo("flannel", r.addons.FlannelCNI)},
+		{"local-path-provisioner", copyTo("usr/local/bin/local-path-provisioner", r.addons.LocalPathProvisioner)},
 	}
-	busybox, err := stagedLayer(work, "busybox", func(dir string) error { return InstallBusybox(ctx, dir, debian.Busybox) })
-	if err != nil {
-		return nil, err
-	}
-	single := func(name, dst, src string) (Layer, error) {
-		return stagedLayer(work, name, func(dir string) error { return CopyFile(src, filepath.Join(dir, dst), 0o755) })
-	}
-	corednsLayer, err := single("coredns", "coredns", addons.CoreDNS)
-	if err != nil {
-		return nil, err
-	}
-	flannelLayer, err := stagedLayer(work, "flannel", func(dir string) error {
-		if err := CopyFile(addons.Flanneld, filepath.Join(dir, "opt/bin/flanneld"), 0o755); err != nil {
+	r.layers = map[string]Layer{}
+	for _, f := range fills {
+		l, err := stagedLayer(work, f.name, f.fill)
+		if err != nil {
 			return err
 		}
-		return CopyFile(addons.FlannelInstallConf, filepath.Join(dir, "opt/bin/install-conf"), 0o755)
-	})
-	if err != nil {
-		return nil, err
+		r.layers[f.name] = l
 	}
-	cniPluginLayer, err := single("flannel-cni-plugin", "flannel", addons.FlannelCNI)
-	if err != nil {
-		return nil, err
-	}
-	localPathLayer, err := single("local-path-provisioner", "usr/local/bin/local-path-provisioner", addons.LocalPathProvisioner)
-	if err != nil {
-		return nil, err
-	}
-	path := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	labels := map[string]string{"org.opencontainers.image.version": gitVersion, "io.hk.kubernetes": o.Version}
-	var images []ImageSpec
-	var preloaded []string
-	names := make([]string, 0, len(wanted))
-	for name := range wanted {
+	return nil
+}
+
+var nodePath = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+func (r *nodeRun) labels() map[string]string {
+	return map[string]string{"org.opencontainers.image.version": r.gitVersion, "io.hk.kubernetes": r.o.Version}
+}
+
+// writePreloaded writes the images the node holds at boot into one archive: kubeadm's and those
+// kind's default CNI and storage manifests name.
+func (r *nodeRun) writePreloaded(context.Context) error {
+	l, debian, labels := r.layers, r.debian, r.labels()
+	names := make([]string, 0, len(r.wanted))
+	for name := range r.wanted {
 		names = append(names, name)
 	}
 	sort.Strings(names) // a stable archive: same inputs, same bytes
 	for _, name := range names {
-		ref := wanted[name]
-		spec := ImageSpec{Tags: []string{ref}, Env: path, Labels: labels}
+		ref := r.wanted[name]
+		spec := ImageSpec{Tags: []string{ref}, Env: nodePath, Labels: labels}
 		switch name {
 		case "kube-apiserver", "kube-controller-manager", "kube-scheduler":
-			spec.Layers = []Layer{hkLayer}
+			spec.Layers = []Layer{l["hyperkube"]}
 		case "kube-proxy":
 			// iptables, nft and conntrack, as upstream's distroless-iptables base.
-			spec.Layers = []Layer{debian.Slim, hkLayer}
+			spec.Layers = []Layer{debian.Slim, l["hyperkube"]}
 		case "etcd":
-			spec.Layers = []Layer{etcdLayer}
+			spec.Layers = []Layer{l["etcd"]}
 		case "pause":
-			spec.Layers, spec.Entrypoint = []Layer{pauseLayer}, []string{"/pause"}
+			spec.Layers, spec.Entrypoint = []Layer{l["pause"]}, []string{"/pause"}
 			// containerd's sandbox image in kind's config.toml, which may differ from kubeadm's.
 			if ref != containerdSandboxImage {
 				spec.Tags = append(spec.Tags, containerdSandboxImage)
 			}
 		case "coredns":
-			spec.Layers, spec.Entrypoint = []Layer{corednsLayer}, []string{"/coredns"}
+			spec.Layers, spec.Entrypoint = []Layer{l["coredns"]}, []string{"/coredns"}
 		default:
-			return nil, fmt.Errorf("kubeadm asks for an image this node image does not make: %s", ref)
+			return fmt.Errorf("kubeadm asks for an image this node image does not make: %s", ref)
 		}
-		images = append(images, spec)
+		r.images = append(r.images, spec)
 	}
 	// kind's default CNI and storage, by the names their manifests use.
 	addonImages := map[string]ImageSpec{
 		"ghcr.io/flannel-io/flannel:" + strings.TrimPrefix(kindaddons.FlannelModule, "github.com/flannel-io/flannel@"): {
-			Layers: []Layer{debian.Slim, flannelLayer}, Entrypoint: []string{"/opt/bin/flanneld"}},
-		kindaddons.FlannelCNIPluginImage: {Layers: []Layer{busybox, cniPluginLayer}},
-		storage.Images[0]:                {Layers: []Layer{localPathLayer}},
-		storage.Images[1]:                {Layers: []Layer{busybox}},
-		BusyboxImage:                     {Layers: []Layer{busybox}},
+			Layers: []Layer{debian.Slim, l["flannel"]}, Entrypoint: []string{"/opt/bin/flanneld"}},
+		kindaddons.FlannelCNIPluginImage: {Layers: []Layer{l["busybox"], l["flannel-cni-plugin"]}},
+		r.storage.Images[0]:              {Layers: []Layer{l["local-path-provisioner"]}},
+		r.storage.Images[1]:              {Layers: []Layer{l["busybox"]}},
+		BusyboxImage:                     {Layers: []Layer{l["busybox"]}},
 	}
-	for _, ref := range append(append([]string{}, cni.Images...), append(storage.Images, BusyboxImage)...) {
+	for _, ref := range append(append([]string{}, r.cni.Images...), append(r.storage.Images, BusyboxImage)...) {
 		spec, ok := addonImages[ref]
 		if !ok {
-			return nil, fmt.Errorf("a default manifest names an image this node image does not make: %s", ref)
+			return fmt.Errorf("a default manifest names an image this node image does not make: %s", ref)
 		}
-		spec.Tags, spec.Env, spec.Labels = []string{ref}, path, labels
-		images = append(images, spec)
+		spec.Tags, spec.Env, spec.Labels = []string{ref}, nodePath, labels
+		r.images = append(r.images, spec)
 	}
-	for _, spec := range images {
-		preloaded = append(preloaded, spec.Tags...)
+	for _, spec := range r.images {
+		r.preloaded = append(r.preloaded, spec.Tags...)
 	}
-	created, err := time.Parse(time.RFC3339, pins.ReleaseTime)
-	if err != nil {
-		return nil, fmt.Errorf("release time of %s: %w", o.Version, err)
-	}
-	o.Log("node image: writing %d preloaded images", len(images))
-	preloadArchive := filepath.Join(work, "hk-images.tar")
-	if err := WriteArchive(preloadArchive, images, created); err != nil {
-		return nil, err
-	}
-	preloadDigest, err := NewLayer(preloadArchive)
-	if err != nil {
-		return nil, err
-	}
+	r.o.Log("node image: writing %d preloaded images", len(r.images))
+	r.archive = filepath.Join(r.work, "hk-images.tar")
+	return WriteArchive(r.archive, r.images, r.created)
+}
 
-	nodeLayer, err := stagedLayer(work, "node", func(dir string) error {
-		return nodeFiles(dir, kindFiles, res.Binary, gitVersion, preloadArchive, preloadDigest.Digest, cni.YAML, storage.YAML)
+// writeNode writes the node image itself: the Debian base and kind's files, our binaries and the
+// preloaded archive.
+func (r *nodeRun) writeNode(context.Context) error {
+	preloadDigest, err := NewLayer(r.archive)
+	if err != nil {
+		return err
+	}
+	nodeLayer, err := stagedLayer(r.work, "node", func(dir string) error {
+		return nodeFiles(dir, r.kindFiles, r.res.Binary, r.gitVersion, r.archive, preloadDigest.Digest, r.cni.YAML, r.storage.YAML)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ref := Repository + ":" + tag
+	r.ref = Repository + ":" + ImageTag(r.gitVersion)
 	node := ImageSpec{
-		Tags: []string{ref}, Layers: []Layer{base, nodeLayer},
-		Env:        append([]string{"container=docker"}, path...),
+		Tags: []string{r.ref}, Layers: []Layer{r.debian.Node, nodeLayer},
+		Env:        append([]string{"container=docker"}, nodePath...),
 		Entrypoint: []string{"/usr/local/bin/entrypoint", "/sbin/init"},
 		StopSignal: "SIGRTMIN+3", // systemd exits on SIGRTMIN+3; SIGTERM makes it re-execute
-		Labels:     labels,
+		Labels:     r.labels(),
 	}
-	archive := filepath.Join(work, "node.tar")
-	if err := WriteArchive(archive, []ImageSpec{node}, created); err != nil {
-		return nil, err
-	}
-	o.Log("node image: docker load %s", ref)
-	f, err := os.Open(archive)
+	r.nodeTar = filepath.Join(r.work, "node.tar")
+	return WriteArchive(r.nodeTar, []ImageSpec{node}, r.created)
+}
+
+func (r *nodeRun) load(ctx context.Context) error {
+	r.o.Log("node image: docker load %s", r.ref)
+	f, err := os.Open(r.nodeTar)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	load := o.Docker("load", "-q")
+	load := r.o.Docker("load", "-q")
 	load.Stdin = f
 	if _, err := load.Run(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	out, err := o.Docker("image", "inspect", "--format", "{{.Id}} {{.Size}}", ref).Output(ctx)
+	out, err := r.o.Docker("image", "inspect", "--format", "{{.Id}} {{.Size}}", r.ref).Output(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r := &Result{Image: ref, GitVersion: gitVersion, Preloaded: preloaded, Elapsed: time.Since(start)}
-	if _, err := fmt.Sscan(out, &r.ID, &r.SizeBytes); err != nil {
-		return nil, fmt.Errorf("docker image inspect %s: %q", ref, out)
+	r.result = &Result{Image: r.ref, GitVersion: r.gitVersion, Preloaded: r.preloaded}
+	if _, err := fmt.Sscan(out, &r.result.ID, &r.result.SizeBytes); err != nil {
+		return fmt.Errorf("docker image inspect %s: %q", r.ref, out)
 	}
-	return r, nil
+	return nil
 }
 
 // BusyboxImage is Debian's static busybox as an image, for tests' pods (the storage helper image
