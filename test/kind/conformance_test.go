@@ -225,7 +225,14 @@ func serveRegistry(t *testing.T, ctx context.Context, c *kindcluster.Cluster, ro
 	}
 	addr := fmt.Sprintf("%s:%d", gw, conformance.RegistryPort)
 	cmd := exec.Command("ip", "netns", "exec", netns, hk, "conformance", "registry", "--version", version, "--listen", addr)
-	cmd.Dir, cmd.Stderr = root, testLog(t)
+	// One line per request: into a file beside the results, not the test's output.
+	logPath := filepath.Join(root, "out", "conformance", version, "registry.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd.Dir, cmd.Stderr = root, logFile
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +250,7 @@ func serveRegistry(t *testing.T, ctx context.Context, c *kindcluster.Cluster, ro
 	if err != nil {
 		t.Fatalf("hk conformance registry did not start: %v", err)
 	}
-	t.Logf("registry: %s", strings.TrimSpace(line))
+	t.Logf("registry: %s (requests logged in %s)", strings.TrimSpace(line), logPath)
 	if err := c.SetRegistryHosts(ctx, "docker.io", conformance.RegistryHostsTOML(addr)); err != nil {
 		t.Fatal(err)
 	}
