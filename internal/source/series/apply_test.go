@@ -69,6 +69,24 @@ func TestApplyLeavesAnUpToDateWorktreeAlone(t *testing.T) {
 		t.Errorf("second apply of an up-to-date worktree touched it: %v", err)
 	}
 
+	// The go command's -mod=mod edits to go.mod are its own, not an edit of the tree.
+	write(filepath.Join(pristine, "go.mod"), "module a\n")
+	git(pristine, "add", "go.mod")
+	git(pristine, "commit", "--quiet", "-m", "go.mod")
+	git(pristine, "tag", "-f", "upstream-v1.99.0")
+	first, err = Apply(ctx, p, pristine, work, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(marker, "x")
+	write(filepath.Join(work, "go.mod"), "module a\n\nrequire b v1.0.0\n")
+	if _, err := Apply(ctx, p, pristine, work, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("an apply after the go command edited go.mod touched the worktree: %v", err)
+	}
+
 	write(filepath.Join(work, "a.go"), "package a\n// edited\n")
 	if _, err := Apply(ctx, p, pristine, work, s); err != nil {
 		t.Fatal(err)
