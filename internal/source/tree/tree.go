@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+	"github.com/hardened-hyperkube/hk/internal/plumbing/filelock"
 	"github.com/hardened-hyperkube/hk/internal/source/modcache"
 	"github.com/hardened-hyperkube/hk/internal/source/versions"
 )
@@ -52,7 +53,21 @@ func Materialize(ctx context.Context, p *versions.Pins, cacheDir string, log Log
 	}
 	version := p.Kubernetes.Version
 	final := filepath.Join(cacheDir, version, "pristine")
-	if digest, err := os.ReadFile(filepath.Join(final, ".git", pinsMarker)); err == nil && strings.TrimSpace(string(digest)) == p.Digest() {
+	if upToDate(final, p) {
+		return final, nil
+	}
+	// make test's stages materialize the same release at once; without turns, the last one to
+	// finish replaced the tree under the worktrees the first had already added to it.
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", err
+	}
+	lock := filepath.Join(cacheDir, version, ".materialize.lock")
+	unlock, err := filelock.Lock(lock, func() { log("materialize %s: waiting for another process building it (%s)", version, lock) })
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if upToDate(final, p) {
 		return final, nil
 	}
 	log("materialize %s: downloading %d modules", version, len(p.All()))
@@ -72,9 +87,6 @@ func Materialize(ctx context.Context, p *versions.Pins, cacheDir string, log Log
 	}
 	log("materialize %s: %d modules verified against pins", version, len(mods))
 
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", err
-	}
 	tmp, err := os.MkdirTemp(filepath.Dir(final), ".pristine-")
 	if err != nil {
 		return "", err
@@ -114,4 +126,10 @@ func Materialize(ctx context.Context, p *versions.Pins, cacheDir string, log Log
 	}
 	log("materialize %s: ready at %s", version, final)
 	return final, nil
+}
+
+// upToDate reports whether dir holds a tree committed from exactly the pins p.
+func upToDate(dir string, p *versions.Pins) bool {
+	digest, err := os.ReadFile(filepath.Join(dir, ".git", pinsMarker))
+	return err == nil && strings.TrimSpace(string(digest)) == p.Digest()
 }
