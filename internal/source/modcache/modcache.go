@@ -36,14 +36,7 @@ func Download(ctx context.Context, mods ...string) ([]Module, error) {
 	if len(mods) == 0 {
 		return nil, nil
 	}
-	// Run outside any module so the caller's go.mod and go.work do not matter.
-	dir, err := os.MkdirTemp("", "hk-modcache-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	args := append([]string{"mod", "download", "-json"}, mods...)
-	out, runErr := command.New("go", args...).InDir(dir).WithEnv("GOWORK=off", "GOFLAGS=-mod=mod").Output(ctx)
+	out, runErr := goOutside(ctx, append([]string{"mod", "download", "-json"}, mods...)...)
 	dec := json.NewDecoder(strings.NewReader(out))
 	var got []Module
 	for {
@@ -148,4 +141,57 @@ func CopyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// Versions lists the release versions the proxy serves for path, as `go list -m -versions` does
+// (pseudo-versions and retracted versions left out). A module the proxy has never heard of has none.
+func Versions(ctx context.Context, path string) ([]string, error) {
+	out, err := goOutside(ctx, "list", "-m", "-versions", "-json", path)
+	if err != nil {
+		return nil, err
+	}
+	var m struct{ Versions []string }
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		return nil, fmt.Errorf("go list -m -versions %s: %w", path, err)
+	}
+	return m.Versions, nil
+}
+
+// Missing returns those of mods ("path@version") the proxy does not serve: an upstream release is
+// published module by module, and until all are there it is not yet a release we can pin.
+func Missing(ctx context.Context, mods ...string) ([]string, error) {
+	if len(mods) == 0 {
+		return nil, nil
+	}
+	out, err := goOutside(ctx, append([]string{"list", "-m", "-e", "-json"}, mods...)...)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	var missing []string
+	for {
+		var m struct {
+			Path, Version string
+			Error         *struct{ Err string }
+		}
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list -m: %w", err)
+		}
+		if m.Error != nil {
+			missing = append(missing, m.Path+"@"+m.Version)
+		}
+	}
+	return missing, nil
+}
+
+// goOutside runs the go command outside any module, so the caller's go.mod and go.work do not matter.
+func goOutside(ctx context.Context, args ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "hk-modcache-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	return command.New("go", args...).InDir(dir).WithEnv("GOWORK=off", "GOFLAGS=-mod=mod").Output(ctx)
 }

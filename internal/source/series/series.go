@@ -183,7 +183,7 @@ func Apply(ctx context.Context, p *versions.Pins, pristine, worktreeDir string, 
 	}
 	for _, patch := range s.Patches {
 		if _, err := tree.Git(p, worktreeDir, "am", "--quiet", "--committer-date-is-author-date", patch.Path).Run(ctx); err != nil {
-			detail := explainFailure(ctx, p, worktreeDir, patch)
+			detail := ExplainFailure(ctx, p, worktreeDir, patch, nil)
 			_, _ = tree.Git(p, worktreeDir, "am", "--abort").Run(ctx)
 			return "", fmt.Errorf("patch %s does not apply to %s: %s", patch.Name, p.Kubernetes.Version, detail)
 		}
@@ -245,10 +245,25 @@ func upToDate(ctx context.Context, p *versions.Pins, worktreeDir, stamp, want st
 
 var failedAtRE = regexp.MustCompile(`error: patch failed: (.+):(\d+)`)
 
-// explainFailure names the file and hunk that git could not apply, or git's own complaint when
-// the patch is malformed.
-func explainFailure(ctx context.Context, p *versions.Pins, dir string, patch Patch) string {
-	out, _ := tree.Git(p, dir, "apply", "--check", "-v", patch.Path).Run(ctx)
+// ExplainFailure names the file and hunk of patch that does not apply to HEAD of the worktree dir
+// (in the files of only, when given), or git's own complaint when the patch is malformed. It
+// checks against HEAD through an index of its own, so a worktree a failed `git am -3` left full
+// of conflict markers is read as the commit it was.
+func ExplainFailure(ctx context.Context, p *versions.Pins, dir string, patch Patch, only []string) string {
+	index, err := os.CreateTemp("", "hk-index-")
+	if err != nil {
+		return err.Error()
+	}
+	index.Close()
+	defer os.Remove(index.Name())
+	if _, err := tree.Git(p, dir, "read-tree", "HEAD").WithEnv("GIT_INDEX_FILE=" + index.Name()).Run(ctx); err != nil {
+		return err.Error()
+	}
+	args := []string{"apply", "--cached", "--check", "-v"}
+	for _, f := range only {
+		args = append(args, "--include="+f)
+	}
+	out, _ := tree.Git(p, dir, append(args, patch.Path)...).WithEnv("GIT_INDEX_FILE=" + index.Name()).Run(ctx)
 	if m := failedAtRE.FindStringSubmatch(out); m != nil {
 		line, _ := strconv.Atoi(m[2])
 		if n, header := findHunk(patch.Path, m[1], line); n > 0 {
@@ -260,6 +275,9 @@ func explainFailure(ctx context.Context, p *versions.Pins, dir string, patch Pat
 		if strings.HasPrefix(l, "error: ") || strings.HasPrefix(l, "fatal: ") {
 			return strings.TrimSpace(l)
 		}
+	}
+	if len(only) > 0 {
+		return strings.Join(only, ", ") + ": merge conflict"
 	}
 	return "git am failed: " + strings.TrimSpace(out)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/mod/modfile"
@@ -79,4 +81,52 @@ func Resolve(ctx context.Context, version string) (*Pins, error) {
 		return nil, fmt.Errorf("k8s.io/kubernetes@%s requires no etcd module", version)
 	}
 	return p, p.validate()
+}
+
+// Newer lists the patch releases after current's on its minor that the module proxy serves
+// whole (k8s.io/kubernetes and every staging module current pins), oldest first; and those it
+// serves only in part, which upstream is still publishing: not yet releases, not errors.
+func Newer(ctx context.Context, current *Pins) (whole, partial []string, err error) {
+	minor, err := Minor(current.Kubernetes.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := modcache.Versions(ctx, current.Kubernetes.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var candidates []string
+	for _, v := range all {
+		if m, err := Minor(v); err == nil && m == minor && patchLevel(v) > patchLevel(current.Kubernetes.Version) {
+			candidates = append(candidates, v)
+		}
+	}
+	sort.Slice(candidates, func(i, j int) bool { return patchLevel(candidates[i]) < patchLevel(candidates[j]) })
+	for _, v := range candidates {
+		staging, _ := StagingVersion(v)
+		var mods []string
+		for _, m := range current.Staging {
+			mods = append(mods, m.Path+"@"+staging)
+		}
+		missing, err := modcache.Missing(ctx, mods...)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(missing) > 0 {
+			partial = append(partial, v)
+			continue
+		}
+		whole = append(whole, v)
+	}
+	return whole, partial, nil
+}
+
+// patchLevel returns 2 for v1.37.2 (-1 when version is not a release version).
+func patchLevel(version string) int {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[2])
+	return n
 }
