@@ -11,9 +11,19 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/source/versions"
 )
 
-// backports are the other releases we ship (`make backports` builds them); lab.KillerFor names
-// the profile that kills each one's unpatched apiserver and the line it dies with.
-var backports = []string{"v1.36.3", "v1.35.4", "v1.24.17", "v1.21.14"}
+// backports are the other releases we ship (`make backports` builds them): every pinned release
+// but the main one, so `hk follow` moving a line needs no edit here. lab.KillerFor names the
+// profile that kills each one's unpatched apiserver and the line it dies with.
+func backports(t *testing.T) []string {
+	main, _ := versions.Minor(version)
+	var out []string
+	for _, v := range versions.Known(repoRoot(t)) {
+		if m, _ := versions.Minor(v); m != main {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // For each backport: the unpatched build dies under the hazard that kills that release, and the
 // patched build is ready within 10 s without a single DNS query.
@@ -22,7 +32,7 @@ func TestBackports(t *testing.T) {
 		t.Skip("skipping: the lab needs root (network, mount and PID namespaces); CI runs it as root")
 	}
 	t.Parallel()
-	for _, version := range backports {
+	for _, version := range backports(t) {
 		t.Run(version, func(t *testing.T) {
 			t.Parallel()
 			killer, err := lab.KillerFor(version)
