@@ -10,7 +10,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: follow test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -57,6 +57,11 @@ release: signing-key
 
 signing-key: hk
 	$(HK) keygen --if-missing $(SIGNING_KEY)
+
+# Each release line to upstream's newest patch release: pins, carried series, proofs, signed
+# release, committed on the branch follow/<release> (docs/follow.md). FOLLOW_FLAGS=--check asks only.
+follow: hk
+	$(HK) follow $(FOLLOW_FLAGS)
 
 verify-release: hk
 	$(HK) verify out/release/$(VERSION) --key $(SIGNING_KEY).pub
