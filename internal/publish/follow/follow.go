@@ -394,11 +394,13 @@ var releaseHeadingRE = regexp.MustCompile(`(?m)^# (v\d+\.\d+\.\d+\S*)\s*$`)
 func UpstreamChanges(changelog, from, to string) string {
 	heads := releaseHeadingRE.FindAllStringSubmatchIndex(changelog, -1)
 	var b strings.Builder
+	found := map[string]bool{}
 	for i, h := range heads {
 		v := changelog[h[2]:h[3]]
 		if !after(v, from) || after(v, to) {
 			continue
 		}
+		found[v] = true
 		end := len(changelog)
 		if i+1 < len(heads) {
 			end = heads[i+1][0]
@@ -416,6 +418,10 @@ func UpstreamChanges(changelog, from, to string) string {
 		body = strings.ReplaceAll(strings.TrimSpace(body), "\n### ", "\n##### ")
 		body = strings.TrimPrefix(body, "### ")
 		fmt.Fprintf(&b, "#### %s\n\n##### %s\n\n", v, body)
+	}
+	if !found[to] && after(to, from) {
+		// Upstream writes a release's notes after tagging it: they reach the tree with the next.
+		fmt.Fprintf(&b, "#### %s\n\nNot in its own tree: upstream adds a release's notes to the CHANGELOG after tagging it (they come with the next patch release, and are on the release page).\n", to)
 	}
 	if b.Len() == 0 {
 		return fmt.Sprintf("No section for the releases after %s up to %s.\n", from, to)

@@ -186,7 +186,7 @@ func TestFollowMergesAPatchWhoseContextMoved(t *testing.T) {
 		t.Errorf("Makefile on the branch: %q", mk)
 	}
 	changelog := l.onBranch(r.Branch, "CHANGELOG.md")
-	for _, want := range []string{"## v1.99.1-hk.1", "Moved a comment. (#1)", "0001-pkg-set-the-value-to-2.patch: merged (3-way)"} {
+	for _, want := range []string{"## v1.99.1-hk.1", "Moved a comment. (#1)", "0001-pkg-set-the-value-to-2.patch: merged (3-way)", "#### v1.99.1\n\n##### Feature"} {
 		if !strings.Contains(changelog, want) {
 			t.Errorf("CHANGELOG lacks %q:\n%s", want, changelog)
 		}
@@ -274,7 +274,8 @@ func TestFollowDropsAPatchUpstreamMerged(t *testing.T) {
 	if pr := l.onBranch(r.Branch, "patches/v1.99/0001-pkg-set-C-to-2.pr.md"); pr != "C's PR text" {
 		t.Errorf("the kept patch's PR text: %q", pr)
 	}
-	if changelog := l.onBranch(r.Branch, "CHANGELOG.md"); !strings.Contains(changelog, "the pins load: passed") || !strings.Contains(changelog, "v1.99.1, v1.99.2 not released on their own") {
+	if changelog := l.onBranch(r.Branch, "CHANGELOG.md"); !strings.Contains(changelog, "the pins load: passed") || !strings.Contains(changelog, "v1.99.1, v1.99.2 not released on their own") ||
+		!strings.Contains(changelog, "Fixed the value. (#3)") || !strings.Contains(changelog, "Moved a comment. (#1)") {
 		t.Errorf("CHANGELOG:\n%s", changelog)
 	}
 
@@ -283,5 +284,21 @@ func TestFollowDropsAPatchUpstreamMerged(t *testing.T) {
 	again, err := l.follow("")
 	if err != nil || again.To != "" || again.From != "v1.99.3" {
 		t.Errorf("second follow: %+v, %v; want nothing new after v1.99.3", again, err)
+	}
+}
+
+// Upstream's tree holds the notes of the releases before it, not its own: said, not left out.
+func TestUpstreamChangesSaysWhereTheTreeHasNoNotes(t *testing.T) {
+	changelog := "# v1.36.2\n\n## Downloads\n\n## Changes by Kind\n\n### Bug or Regression\n\n- A fix. (#2)\n\n## Dependencies\n\n- none\n\n# v1.36.1\n\n## Changes by Kind\n\n- Older.\n"
+	got := UpstreamChanges(changelog, "v1.36.1", "v1.36.3")
+	for _, want := range []string{"#### v1.36.2\n\n##### Bug or Regression\n\n- A fix. (#2)", "#### v1.36.3\n\nNot in its own tree"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"Older.", "none", "Downloads"} {
+		if strings.Contains(got, not) {
+			t.Errorf("has %q (another release's or not a change) in:\n%s", not, got)
+		}
 	}
 }
