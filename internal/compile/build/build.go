@@ -238,6 +238,22 @@ func Prepare(ctx context.Context, o Options) (*Tree, error) {
 	return &Tree{Pins: pins, Series: s, Label: label, Dir: work, Commit: commit}, nil
 }
 
+// PrepareHyperkube prepares the tree as Prepare does and drops the hyperkube main package in
+// (cmd/hyperkube), so tools that read the program from source (govulncheck) see what it links.
+func PrepareHyperkube(ctx context.Context, o Options) (*Tree, error) {
+	o.Target = Hyperkube
+	t, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	files, err := o.overlayFiles(t.Pins)
+	if err != nil {
+		return nil, err
+	}
+	_, err = copyOverlay(files, filepath.Join(t.Dir, "cmd", "hyperkube"))
+	return t, err
+}
+
 // Build runs pins → materialize → patch → go build and writes the outputs atomically.
 func Build(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()

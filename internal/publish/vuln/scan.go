@@ -1,0 +1,188 @@
+package vuln
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
+)
+
+// How close a vulnerability comes, as govulncheck's findings say.
+const (
+	Called   = "called"   // a vulnerable function is reachable (source) or linked (binary)
+	Imported = "imported" // a vulnerable package is imported, none of its vulnerable functions reached
+	Required = "module"   // only the module is required
+)
+
+// Finding is one vulnerability, at its closest level.
+type Finding struct {
+	ID      string   `json:"id"`
+	Aliases []string `json:"aliases,omitempty"`
+	Summary string   `json:"summary"`
+	Module  string   `json:"module"`
+	Version string   `json:"version"` // the version found
+	Fixed   string   `json:"fixed,omitempty"`
+	Level   string   `json:"level"`
+	Symbols []string `json:"symbols,omitempty"` // for called: the vulnerable functions reached
+}
+
+// Report is one scan.
+type Report struct {
+	Target       string    `json:"target"` // the binary, or the tree and its packages
+	Mode         string    `json:"mode"`   // binary or source
+	Scanner      string    `json:"scanner"`
+	Database     string    `json:"database"`
+	DatabaseDate time.Time `json:"databaseDate"`
+	Findings     []Finding `json:"findings"`
+}
+
+// Counts returns the number of findings at each level.
+func (r *Report) Counts() map[string]int {
+	c := map[string]int{Called: 0, Imported: 0, Required: 0}
+	for _, f := range r.Findings {
+		c[f.Level]++
+	}
+	return c
+}
+
+// Called returns the findings whose vulnerable code is reached.
+func (r *Report) Called() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Level == Called {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ScanBinary runs govulncheck in binary mode on a Go binary: the modules and functions it links.
+func (t *Tools) ScanBinary(ctx context.Context, binary string) (*Report, error) {
+	out, err := t.run(ctx, "", "-mode", "binary", binary)
+	if err != nil {
+		return nil, err
+	}
+	return t.report(out, binary, "binary")
+}
+
+// ScanSource runs govulncheck in source mode on packages of the module in dir: what their call
+// graph reaches.
+func (t *Tools) ScanSource(ctx context.Context, dir string, pkgs ...string) (*Report, error) {
+	out, err := t.run(ctx, dir, append([]string{"-C", dir}, pkgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	return t.report(out, dir+" "+strings.Join(pkgs, " "), "source")
+}
+
+func (t *Tools) run(ctx context.Context, dir string, args ...string) (string, error) {
+	all := append([]string{"-db", "file://" + t.DB, "-format", "json", "-scan", "symbol"}, args...)
+	c := command.New(t.Govulncheck, all...).WithEnv("GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
+	if dir != "" {
+		c = c.InDir(dir)
+	}
+	// With -format json govulncheck exits 0 whatever it finds; a failure is a failure to scan.
+	out, err := c.Output(ctx)
+	if err != nil {
+		return "", fmt.Errorf("govulncheck: %w", err)
+	}
+	return out, nil
+}
+
+// message is one object of govulncheck's JSON stream (the parts read here).
+type message struct {
+	OSV *struct {
+		ID      string   `json:"id"`
+		Aliases []string `json:"aliases"`
+		Summary string   `json:"summary"`
+	} `json:"osv"`
+	Finding *struct {
+		OSV          string `json:"osv"`
+		FixedVersion string `json:"fixed_version"`
+		Trace        []struct {
+			Module   string `json:"module"`
+			Version  string `json:"version"`
+			Package  string `json:"package"`
+			Function string `json:"function"`
+			Receiver string `json:"receiver"`
+		} `json:"trace"`
+	} `json:"finding"`
+}
+
+var rank = map[string]int{Required: 1, Imported: 2, Called: 3}
+
+// report folds govulncheck's stream into one finding per vulnerability, at its closest level.
+func (t *Tools) report(stream, target, mode string) (*Report, error) {
+	r := &Report{Target: target, Mode: mode, Scanner: t.Pins.Scanner.Path + "@" + t.Pins.Scanner.Version,
+		Database: t.Pins.Database.Path + "@" + t.Pins.Database.Version, DatabaseDate: t.Date, Findings: []Finding{}}
+	byID := map[string]*Finding{}
+	summaries := map[string]*Finding{}
+	dec := json.NewDecoder(strings.NewReader(stream))
+	for {
+		var m message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("govulncheck output: %w", err)
+		}
+		if m.OSV != nil {
+			summaries[m.OSV.ID] = &Finding{Aliases: m.OSV.Aliases, Summary: m.OSV.Summary}
+		}
+		if m.Finding == nil || len(m.Finding.Trace) == 0 {
+			continue
+		}
+		fr := m.Finding.Trace[0]
+		level := Required
+		switch {
+		case fr.Function != "":
+			level = Called
+		case fr.Package != "":
+			level = Imported
+		}
+		f := byID[m.Finding.OSV]
+		if f == nil {
+			f = &Finding{ID: m.Finding.OSV, Module: fr.Module, Version: fr.Version, Fixed: m.Finding.FixedVersion, Level: level}
+			byID[f.ID] = f
+		}
+		if rank[level] > rank[f.Level] {
+			f.Level = level
+		}
+		if level == Called {
+			sym := fr.Package + "." + fr.Function
+			if fr.Receiver != "" {
+				sym = fr.Package + "." + strings.TrimPrefix(fr.Receiver, "*") + "." + fr.Function
+			}
+			f.Symbols = appendOnce(f.Symbols, sym)
+		}
+	}
+	for id, f := range byID {
+		if s := summaries[id]; s != nil {
+			f.Aliases, f.Summary = s.Aliases, s.Summary
+		}
+		sort.Strings(f.Symbols)
+		r.Findings = append(r.Findings, *f)
+	}
+	sort.Slice(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if rank[a.Level] != rank[b.Level] {
+			return rank[a.Level] > rank[b.Level]
+		}
+		return a.ID < b.ID
+	})
+	return r, nil
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
