@@ -140,6 +140,13 @@ func binaryPackages(b Binary) ([]*spdx.Package, []*spdx.Relationship) {
 	rels := []*spdx.Relationship{}
 	upstream := modulePackage(b.Main, b.Licenses)
 	upstream.PrimaryPackagePurpose = "SOURCE"
+	if b.Main.Path == "k8s.io/kubernetes" {
+		// What scanners match Kubernetes by (NVD's CPE for it), beside the Go module's PURL.
+		upstream.PackageExternalReferences = append(upstream.PackageExternalReferences, &spdx.PackageExternalReference{
+			Category: "SECURITY", RefType: "cpe23Type",
+			Locator: "cpe:2.3:a:kubernetes:kubernetes:" + strings.TrimPrefix(b.Main.Version, "v") + ":*:*:*:*:*:*:*",
+		})
+	}
 	pkgs = append(pkgs, upstream)
 	rels = append(rels, rel(binID, "GENERATED_FROM", upstream.PackageSPDXIdentifier))
 	goPkg := &spdx.Package{
@@ -159,6 +166,29 @@ func binaryPackages(b Binary) ([]*spdx.Package, []*spdx.Relationship) {
 		pkgs = append(pkgs, p)
 		rels = append(rels, rel(binID, "STATIC_LINK", p.PackageSPDXIdentifier))
 	}
+	var seriesID common.ElementID
+	if len(b.Patches) > 0 {
+		// The series as one package of its own, so a consumer sees that this is Kubernetes
+		// v1.37.2 plus our patches, and which.
+		h := sha256.New()
+		for _, pt := range b.Patches {
+			fmt.Fprintf(h, "%s %s\n", pt.Name, pt.SHA256)
+		}
+		seriesID = "SPDXRef-Series"
+		pkgs = append(pkgs, &spdx.Package{
+			PackageName: "hardened-hyperkube-series", PackageSPDXIdentifier: seriesID, PackageVersion: b.GitVersion,
+			PackageDownloadLocation: "NOASSERTION",
+			PackageChecksums:        []common.Checksum{{Algorithm: common.SHA256, Value: hex.EncodeToString(h.Sum(nil))}},
+			PackageLicenseConcluded: "Apache-2.0", PackageLicenseDeclared: "Apache-2.0", PackageCopyrightText: "NOASSERTION",
+			PrimaryPackagePurpose: "SOURCE",
+			PackageComment: fmt.Sprintf("our patch series: %d patches applied with git am to %s@%s; SHA256 over \"<name> <sha256>\\n\" of each, in order",
+				len(b.Patches), b.Main.Path, b.Main.Version),
+			PackageExternalReferences: []*spdx.PackageExternalReference{{
+				Category: "PACKAGE-MANAGER", RefType: "purl", Locator: "pkg:generic/hardened-hyperkube-series@" + strings.ReplaceAll(b.GitVersion, "+", "%2B"),
+			}},
+		})
+		rels = append(rels, rel(binID, "GENERATED_FROM", seriesID))
+	}
 	for _, pt := range b.Patches {
 		p := &spdx.Package{
 			PackageName: pt.Name, PackageSPDXIdentifier: elementID("Patch", pt.Name), PackageVersion: b.GitVersion,
@@ -169,7 +199,7 @@ func binaryPackages(b Binary) ([]*spdx.Package, []*spdx.Relationship) {
 			PackageComment:        "git format-patch applied with git am to " + b.Main.Path + "@" + b.Main.Version,
 		}
 		pkgs = append(pkgs, p)
-		rels = append(rels, rel(p.PackageSPDXIdentifier, "PATCH_APPLIED", upstream.PackageSPDXIdentifier))
+		rels = append(rels, rel(p.PackageSPDXIdentifier, "PATCH_APPLIED", upstream.PackageSPDXIdentifier), rel(seriesID, "CONTAINS", p.PackageSPDXIdentifier))
 	}
 	return pkgs, rels
 }

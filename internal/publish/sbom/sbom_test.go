@@ -39,6 +39,8 @@ func TestBinaryDocument(t *testing.T) {
 		`"checksumValue": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"`,
 		`"relationshipType": "PATCH_APPLIED"`, `"name": "0001-apiserver-x.patch"`, `"licenseConcluded": "Apache-2.0"`,
 		`"created": "2026-10-27T12:01:04Z"`,
+		`"referenceLocator": "cpe:2.3:a:kubernetes:kubernetes:1.37.2:*:*:*:*:*:*:*"`, `"referenceLocator": "pkg:golang/k8s.io/kubernetes@v1.37.2"`,
+		`"name": "hardened-hyperkube-series"`, `"referenceLocator": "pkg:generic/hardened-hyperkube-series@v1.37.2%2Bhk.abc"`,
 	} {
 		if !strings.Contains(string(doc), s) {
 			t.Errorf("document lacks %s", s)
