@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hardened-hyperkube/hk/internal/compile/build"
-	"github.com/hardened-hyperkube/hk/internal/publish/vuln"
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 	"github.com/hardened-hyperkube/hk/internal/source/series"
 	"github.com/spf13/pflag"
 )
@@ -49,7 +49,7 @@ func defineVulnScan(fs *pflag.FlagSet) runFunc {
 				return err
 			}
 			e.logf("vuln: govulncheck ./cmd/hyperkube in %s (source mode: loads and type-checks the whole program)", t.Dir)
-			r, err = tools.ScanSource(ctx, t.Dir, "./cmd/hyperkube")
+			r, err = tools.ScanSource(ctx, t.Dir, build.GoEnv, "./cmd/hyperkube")
 		}
 		if err != nil {
 			return err

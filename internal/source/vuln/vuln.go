@@ -68,6 +68,7 @@ type Tools struct {
 	DB          string    // a database in govulncheck's v1 layout
 	Date        time.Time // the database's date
 	Entries     int
+	dir         string // where they live, and remembered reports
 }
 
 // Prepare fetches and verifies both modules, builds govulncheck and the database under dir
@@ -86,7 +87,7 @@ func Prepare(ctx context.Context, p *Pins, dir string) (*Tools, error) {
 			return nil, err
 		}
 	}
-	t := &Tools{Pins: p, Date: date,
+	t := &Tools{Pins: p, Date: date, dir: dir,
 		Govulncheck: filepath.Join(dir, "govulncheck-"+p.Scanner.Version),
 		DB:          filepath.Join(dir, "db-"+p.Database.Version)}
 	if _, err := os.Stat(t.Govulncheck); err != nil {

@@ -2,10 +2,13 @@ package vuln
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -64,26 +67,58 @@ func (r *Report) Called() []Finding {
 
 // ScanBinary runs govulncheck in binary mode on a Go binary: the modules and functions it links.
 func (t *Tools) ScanBinary(ctx context.Context, binary string) (*Report, error) {
-	out, err := t.run(ctx, "", "-mode", "binary", binary)
+	out, err := t.run(ctx, "", nil, "-mode", "binary", binary)
 	if err != nil {
 		return nil, err
 	}
 	return t.report(out, binary, "binary")
 }
 
-// ScanSource runs govulncheck in source mode on packages of the module in dir: what their call
-// graph reaches.
-func (t *Tools) ScanSource(ctx context.Context, dir string, pkgs ...string) (*Report, error) {
-	out, err := t.run(ctx, dir, append([]string{"-C", dir}, pkgs...)...)
+// ScanSource runs govulncheck in source mode on packages of the module in dir, loaded with the
+// build's environment env (GOOS, CGO_ENABLED, GOFLAGS): what their call graph reaches.
+func (t *Tools) ScanSource(ctx context.Context, dir string, env []string, pkgs ...string) (*Report, error) {
+	out, err := t.run(ctx, dir, env, append([]string{"-C", dir}, pkgs...)...)
 	if err != nil {
 		return nil, err
 	}
 	return t.report(out, dir+" "+strings.Join(pkgs, " "), "source")
 }
 
-func (t *Tools) run(ctx context.Context, dir string, args ...string) (string, error) {
+// ScanSourceCached is ScanSource remembered by inputs (what decides the program: the tree's commit
+// and anything added to it), the scanner, the database, the environment and the packages: a
+// second release of the same tree, or the same tree for another architecture, reads the report
+// instead of loading the whole program again. It says whether the report was remembered.
+func (t *Tools) ScanSourceCached(ctx context.Context, dir string, env []string, inputs string, pkgs ...string) (*Report, bool, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s@%s\n%s@%s\n%q\n%q\n", inputs, t.Pins.Scanner.Path, t.Pins.Scanner.Version, t.Pins.Database.Path, t.Pins.Database.Version, env, pkgs)
+	path := filepath.Join(t.dir, "reports", fmt.Sprintf("%x.json", h.Sum(nil)))
+	if data, err := os.ReadFile(path); err == nil {
+		var r Report
+		if err := json.Unmarshal(data, &r); err == nil {
+			return &r, true, nil
+		}
+	}
+	r, err := t.ScanSource(ctx, dir, env, pkgs...)
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, false, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return nil, false, err
+	}
+	return r, false, os.Rename(tmp, path)
+}
+
+func (t *Tools) run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	all := append([]string{"-db", "file://" + t.DB, "-format", "json", "-scan", "symbol"}, args...)
-	c := command.New(t.Govulncheck, all...).WithEnv("GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
+	c := command.New(t.Govulncheck, all...).WithEnv("GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local").WithEnv(env...)
 	if dir != "" {
 		c = c.InDir(dir)
 	}

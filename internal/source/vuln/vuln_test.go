@@ -81,7 +81,7 @@ func TestScanFindsAKnownVulnerabilityAtItsLevel(t *testing.T) {
 		symbol string
 	}{
 		{"binary calling Parse", func() (*Report, error) { return tl.ScanBinary(ctx, calls) }, Called, "golang.org/x/text/language.Parse"},
-		{"source calling Parse", func() (*Report, error) { return tl.ScanSource(ctx, callsDir, "./...") }, Called, "golang.org/x/text/language.Parse"},
+		{"source calling Parse", func() (*Report, error) { return tl.ScanSource(ctx, callsDir, nil, "./...") }, Called, "golang.org/x/text/language.Parse"},
 		{"binary not calling it", func() (*Report, error) { return tl.ScanBinary(ctx, links) }, Imported, ""},
 		{"stripped binary not calling it", func() (*Report, error) { return tl.ScanBinary(ctx, stripped) }, Called, "golang.org/x/text/language.ParseAcceptLanguage"},
 	} {
