@@ -30,6 +30,7 @@ func defineRelease(fs *pflag.FlagSet) runFunc {
 	patches := fs.String("patches", series.All, "which patches to apply (a release ships all)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
 	dir := fs.String("dir", "", "where releases go (default out/release); the release is DIR/<version>")
+	noVulnScan := fs.Bool("no-vuln-scan", false, "skip the vulnerability report and OpenVEX (govulncheck's source scan of the whole hyperkube takes minutes)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if *dir == "" {
 			*dir = filepath.Join(e.outDir(), "release")
@@ -45,11 +46,15 @@ func defineRelease(fs *pflag.FlagSet) runFunc {
 		case os.Getenv(signing.KeyEnv) != "":
 			key = []byte(os.Getenv(signing.KeyEnv))
 		}
-		res, err := release.Build(ctx, release.Options{
+		o := release.Options{
 			Root: e.root, Version: *version, Selection: *patches, Arches: strings.Split(*arches, ","),
 			OutDir: e.outDir(), CacheDir: e.cacheDir(), ReleaseDir: *dir,
-			Key: key, Log: e.logf, Progress: e.progress,
-		})
+			Key: key, Log: e.logf, Progress: e.progress, VulnDir: filepath.Join(e.machineCacheDir(), "vuln"),
+		}
+		if *noVulnScan {
+			o.VulnDir = ""
+		}
+		res, err := release.Build(ctx, o)
 		if err != nil {
 			return err
 		}

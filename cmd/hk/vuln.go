@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/hardened-hyperkube/hk/internal/compile/build"
-	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 	"github.com/hardened-hyperkube/hk/internal/source/series"
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 	"github.com/spf13/pflag"
 )
 
@@ -48,8 +48,12 @@ func defineVulnScan(fs *pflag.FlagSet) runFunc {
 			if err != nil {
 				return err
 			}
-			e.logf("vuln: govulncheck ./cmd/hyperkube in %s (source mode: loads and type-checks the whole program)", t.Dir)
-			r, err = tools.ScanSource(ctx, t.Dir, build.GoEnv, "./cmd/hyperkube")
+			inputs, ierr := vuln.ProgramInputs(t.Dir, t.Commit, filepath.Join("cmd", "hyperkube"))
+			if ierr != nil {
+				return ierr
+			}
+			e.logf("vuln: govulncheck ./cmd/hyperkube in %s (source mode: loads and type-checks the whole program, ≈ 4 CPU min and 12 GB; remembered after)", t.Dir)
+			r, _, err = tools.ScanSourceCached(ctx, t.Dir, build.GoEnv, inputs, "./cmd/hyperkube")
 		}
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ import (
 	"github.com/hardened-hyperkube/hk/internal/publish/signing"
 	"github.com/hardened-hyperkube/hk/internal/source/modcache"
 	"github.com/hardened-hyperkube/hk/internal/source/versions"
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 )
 
 // Source is the repository the release is built from, for image labels.
@@ -47,9 +48,8 @@ var Images = []ociimage.Spec{
 	{Name: "kubectl", Entrypoint: "/usr/local/bin/kubectl"},
 }
 
-// NoVulnerabilityReport is recorded while no Go vulnerability database can be had offline.
-const NoVulnerabilityReport = "not made: the Go vulnerability database (vuln.go.dev) is not reachable from the build machine; " +
-	"run govulncheck -mode=binary against each hyperkube where it is"
+// NoVulnerabilityScan is recorded when a release is made without scanning (Options.VulnDir "").
+const NoVulnerabilityScan = "not scanned (hk release --no-vuln-scan)"
 
 // Options selects a release.
 type Options struct {
@@ -61,8 +61,11 @@ type Options struct {
 	CacheDir   string   // out/trees
 	ReleaseDir string   // out/release: the release is out/release/<version>
 	Key        []byte   // PEM private key; nil: an unsigned release
-	Log        func(string, ...any)
-	Progress   *progress.Reporter
+	// VulnDir holds the pinned vulnerability scanner and database (build/vuln.json); "" makes a
+	// release without the vulnerability report and OpenVEX.
+	VulnDir  string
+	Log      func(string, ...any)
+	Progress *progress.Reporter
 }
 
 // Result is a finished release.
@@ -89,6 +92,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		{Name: "classifying the modules' licences", Run: r.classifyLicences},
 		{Name: "writing the licences", Run: r.writeLicences},
 		{Name: "writing the binaries and their SBOMs", Run: r.writeBinaries},
+		{Name: "scanning for known vulnerabilities (govulncheck) and writing the OpenVEX", Run: r.scanVulnerabilities},
 		{Name: "building the images and their SBOMs", Run: r.buildImages},
 		{Name: "writing the provenance", Run: r.writeProvenance},
 		{Name: "signing", Run: r.sign},
@@ -250,7 +254,7 @@ func (r *run) writeLicences(context.Context) error {
 	r.tmp, r.w = tmp, &writer{dir: tmp}
 	r.m = &Manifest{
 		Schema: Schema, Version: o.Version, GitVersion: r.gitVersion, Tag: r.tag, Revision: r.revision,
-		Architectures: o.Arches, Signed: r.signer != nil, Vulnerabilities: NoVulnerabilityReport,
+		Architectures: o.Arches, Signed: r.signer != nil, Vulnerabilities: NoVulnerabilityScan,
 	}
 	for _, p := range r.first.Patches {
 		r.m.Patches = append(r.m.Patches, filepath.Base(p.Path))
@@ -292,6 +296,83 @@ func (r *run) writeBinaries(context.Context) error {
 		r.m.Files = append(r.m.Files, File{Path: rel, Kind: "binary", Arch: arch, SBOM: sbomPath},
 			File{Path: sbomPath, Kind: "sbom", Arch: arch})
 	}
+	return nil
+}
+
+// VulnerabilityReport is vulnerabilities.json: the source scan (what the hyperkube calls) and each
+// architecture's binary scan (what it links; stripped binaries are read at package precision).
+type VulnerabilityReport struct {
+	Source   *vuln.Report            `json:"source"`
+	Binaries map[string]*vuln.Report `json:"binaries"`
+}
+
+// scanVulnerabilities scans the patched tree from source and each hyperkube as built, writes the
+// report and the OpenVEX document, and refuses the release when the hyperkube calls a known
+// vulnerability nobody made a statement about (build/vex.json).
+func (r *run) scanVulnerabilities(ctx context.Context) error {
+	o := r.o
+	if o.VulnDir == "" {
+		return nil
+	}
+	pins, err := vuln.LoadPins(o.Root)
+	if err != nil {
+		return err
+	}
+	stmts, err := vuln.LoadStatements(o.Root)
+	if err != nil {
+		return err
+	}
+	tools, err := vuln.Prepare(ctx, pins, o.VulnDir)
+	if err != nil {
+		return err
+	}
+	tree, err := build.PrepareHyperkube(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection,
+		OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log})
+	if err != nil {
+		return err
+	}
+	o.Log("release %s: govulncheck ./cmd/hyperkube from source, database %s dated %s (%d entries)", o.Version,
+		pins.Database.Version, tools.Date.Format("2006-01-02"), tools.Entries)
+	report := VulnerabilityReport{Binaries: map[string]*vuln.Report{}}
+	inputs, err := vuln.ProgramInputs(tree.Dir, tree.Commit, filepath.Join("cmd", "hyperkube"))
+	if err != nil {
+		return err
+	}
+	var remembered bool
+	if report.Source, remembered, err = tools.ScanSourceCached(ctx, tree.Dir, build.GoEnv, inputs, "./cmd/hyperkube"); err != nil {
+		return err
+	}
+	if remembered {
+		o.Log("release %s: the source scan of this tree with this database was made before: reused", o.Version)
+	}
+	report.Source.Target = "k8s.io/kubernetes@" + o.Version + " with the series: ./cmd/hyperkube"
+	for _, arch := range o.Arches {
+		b, err := tools.ScanBinary(ctx, r.binaries[arch])
+		if err != nil {
+			return err
+		}
+		b.Target = fmt.Sprintf("bin/linux-%s/hyperkube", arch)
+		report.Binaries[arch] = b
+	}
+	minor, _ := versions.Minor(o.Version)
+	doc, missing := vuln.MakeVEX(report.Source, stmts, "pkg:golang/k8s.io/kubernetes@"+o.Version, minor, sbom.Namespace+"vex/"+r.gitVersion)
+	if len(missing) > 0 {
+		return fmt.Errorf("the hyperkube calls %d known vulnerabilities with no statement in %s for %s: %s (add one each: affected with an action_statement, or not_affected and why; hk vuln scan --version %s lists them)",
+			len(missing), vuln.StatementsFile, minor, strings.Join(missing, ", "), o.Version)
+	}
+	for name, v := range map[string]any{"vulnerabilities.json": report, "vex.openvex.json": doc} {
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := r.w.write(name, append(data, '\n')); err != nil {
+			return err
+		}
+	}
+	r.m.Files = append(r.m.Files, File{Path: "vulnerabilities.json", Kind: "vulnerabilities"}, File{Path: "vex.openvex.json", Kind: "vex"})
+	c := report.Source.Counts()
+	r.m.Vulnerabilities = fmt.Sprintf("database %s dated %s: %d called (each with a statement in the OpenVEX), %d imported only, %d module only (govulncheck, source mode); vulnerabilities.json, vex.openvex.json",
+		pins.Database.Version, tools.Date.Format("2006-01-02"), c[vuln.Called], c[vuln.Imported], c[vuln.Required])
 	return nil
 }
 

@@ -23,7 +23,8 @@ const (
 	Required = "module"   // only the module is required
 )
 
-// Finding is one vulnerability, at its closest level.
+// Finding is one vulnerability in one module, at its closest level (an advisory that names two
+// modules, the standard library and golang.org/x/net, is two findings).
 type Finding struct {
 	ID      string   `json:"id"`
 	Aliases []string `json:"aliases,omitempty"`
@@ -45,11 +46,17 @@ type Report struct {
 	Findings     []Finding `json:"findings"`
 }
 
-// Counts returns the number of findings at each level.
+// Counts returns the number of vulnerabilities (advisories) at each level, each at its closest.
 func (r *Report) Counts() map[string]int {
-	c := map[string]int{Called: 0, Imported: 0, Required: 0}
+	closest := map[string]string{}
 	for _, f := range r.Findings {
-		c[f.Level]++
+		if rank[f.Level] > rank[closest[f.ID]] {
+			closest[f.ID] = f.Level
+		}
+	}
+	c := map[string]int{Called: 0, Imported: 0, Required: 0}
+	for _, level := range closest {
+		c[level]++
 	}
 	return c
 }
@@ -116,6 +123,24 @@ func (t *Tools) ScanSourceCached(ctx context.Context, dir string, env []string, 
 	return r, false, os.Rename(tmp, path)
 }
 
+// ProgramInputs names what decides a program read from a tree: the tree's commit and the main
+// package files dropped into it under mainDir (cmd/hyperkube is not part of upstream's tree).
+func ProgramInputs(tree, commit, mainDir string) (string, error) {
+	inputs := commit
+	mains, err := filepath.Glob(filepath.Join(tree, mainDir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	for _, f := range mains {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		inputs += fmt.Sprintf(" %s:%x", filepath.Base(f), sha256.Sum256(data))
+	}
+	return inputs, nil
+}
+
 func (t *Tools) run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	all := append([]string{"-db", "file://" + t.DB, "-format", "json", "-scan", "symbol"}, args...)
 	c := command.New(t.Govulncheck, all...).WithEnv("GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local").WithEnv(env...)
@@ -180,10 +205,11 @@ func (t *Tools) report(stream, target, mode string) (*Report, error) {
 		case fr.Package != "":
 			level = Imported
 		}
-		f := byID[m.Finding.OSV]
+		key := m.Finding.OSV + " " + fr.Module
+		f := byID[key]
 		if f == nil {
 			f = &Finding{ID: m.Finding.OSV, Module: fr.Module, Version: fr.Version, Fixed: m.Finding.FixedVersion, Level: level}
-			byID[f.ID] = f
+			byID[key] = f
 		}
 		if rank[level] > rank[f.Level] {
 			f.Level = level
@@ -196,8 +222,8 @@ func (t *Tools) report(stream, target, mode string) (*Report, error) {
 			f.Symbols = appendOnce(f.Symbols, sym)
 		}
 	}
-	for id, f := range byID {
-		if s := summaries[id]; s != nil {
+	for _, f := range byID {
+		if s := summaries[f.ID]; s != nil {
 			f.Aliases, f.Summary = s.Aliases, s.Summary
 		}
 		sort.Strings(f.Symbols)
@@ -208,7 +234,10 @@ func (t *Tools) report(stream, target, mode string) (*Report, error) {
 		if rank[a.Level] != rank[b.Level] {
 			return rank[a.Level] > rank[b.Level]
 		}
-		return a.ID < b.ID
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return a.Module < b.Module
 	})
 	return r, nil
 }
