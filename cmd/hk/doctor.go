@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/hardened-hyperkube/hk/internal/diagnose/doctor"
 	"github.com/hardened-hyperkube/hk/internal/proof/lab"
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 	"github.com/spf13/pflag"
 )
 
@@ -31,7 +33,18 @@ func defineDoctor(fs *pflag.FlagSet) runFunc {
 			return fmt.Errorf("--root %s is not a directory", *root)
 		}
 		r := doctor.Examine(ctx, doctor.Options{Root: *root, Binary: *binary, IPv6: *ipv6, Manifest: *manifest,
-			BindAddress: *bind, RepoRoot: e.root})
+			BindAddress: *bind, RepoRoot: e.root, Vuln: func(ctx context.Context, bin string) (*vuln.Report, error) {
+				// Offline: the database and scanner hk vuln scan prepared, never the network.
+				p, err := vuln.LoadPins(e.root)
+				if err != nil {
+					return nil, err
+				}
+				t, err := vuln.Ready(p, filepath.Join(e.machineCacheDir(), "vuln"))
+				if err != nil {
+					return nil, err
+				}
+				return t.ScanBinary(ctx, bin)
+			}})
 		if *asJSON {
 			_ = lab.WriteJSON(os.Stdout, r)
 		} else {

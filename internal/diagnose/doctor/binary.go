@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardened-hyperkube/hk/internal/plumbing/command"
 	"github.com/hardened-hyperkube/hk/internal/source/series"
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 )
 
 // Binary is what doctor learns about a kube-apiserver or hyperkube binary.
@@ -33,8 +34,16 @@ type Binary struct {
 	RepairRetry *bool `json:"repairRetry"`
 	// LoopbackByListener says whether the binary picks the loopback address by its listener's
 	// real mode (series v2's 0001, v3's 0002): 127.0.0.1 on a dual-stack wildcard even while ::1 exists.
-	LoopbackByListener *bool    `json:"loopbackByListener"`
-	Problems           []string `json:"problems,omitempty"`
+	LoopbackByListener *bool `json:"loopbackByListener"`
+	// FIPS says whether the binary was built with Go's FIPS 140-3 module and the mode it starts in.
+	FIPS string `json:"fips"`
+	// LoopbackCertDays is how long the certificate the apiserver signs for its own loopback client
+	// is valid: 365 days before kubernetes#130047 (a year up, the loopback client fails), 1096 after.
+	LoopbackCertDays int `json:"loopbackCertDays"`
+	// Vulnerabilities are govulncheck's binary-mode findings from the pinned database, when it is
+	// at hand (nil: not checked, see Problems).
+	Vulnerabilities *vuln.Report `json:"vulnerabilities,omitempty"`
+	Problems        []string     `json:"problems,omitempty"`
 }
 
 var (
@@ -45,7 +54,26 @@ var (
 	// listenerMarker is a function name of series v2's 0001 and v3's 0002; Go keeps function names in
 	// stripped binaries (they serve tracebacks).
 	listenerMarker = []byte("k8s.io/apiserver/pkg/server.listenerIPv6WildcardMode")
+	// longCertMarker is the helper kubernetes#130047 added to sign the loopback certificate for
+	// 3 years and a day (our 0009 backports it to 1.24 and 1.21); linked only where it is used.
+	longCertMarker = []byte("k8s.io/client-go/util/cert.GenerateSelfSignedCertKeyWithOptions")
 )
+
+// fipsOf reads the FIPS 140-3 state from the build settings: the module GOFIPS140 selected and
+// whether the default GODEBUG turns FIPS mode on.
+func fipsOf(settings map[string]string) string {
+	module := settings["GOFIPS140"]
+	if module == "" || module == "off" {
+		return "not built with Go's FIPS 140-3 module (GOFIPS140 unset)"
+	}
+	mode := "off unless GODEBUG=fips140=on or only"
+	for _, kv := range strings.Split(settings["DefaultGODEBUG"], ",") {
+		if v, ok := strings.CutPrefix(kv, "fips140="); ok {
+			mode = v + " by default (GODEBUG=fips140=only makes non-approved algorithms fail)"
+		}
+	}
+	return "Go FIPS 140-3 module " + module + ", FIPS mode " + mode
+}
 
 // inspectBinary reads the build info and our markers from path; repoRoot (may be "") is a
 // checkout whose patches/ identify a series digest.
@@ -64,6 +92,11 @@ func inspectBinary(ctx context.Context, path, repoRoot string) *Binary {
 	if err != nil {
 		b.Problems = append(b.Problems, err.Error())
 		return b
+	}
+	b.FIPS = fipsOf(b.Settings)
+	b.LoopbackCertDays = 365
+	if bytes.Contains(data, longCertMarker) {
+		b.LoopbackCertDays = 1096
 	}
 	retry := bytes.Contains(data, retryMarker)
 	b.RepairRetry = &retry

@@ -178,3 +178,18 @@ func TestMatchSeriesNamesThePatches(t *testing.T) {
 		}
 	}
 }
+
+func TestFIPSFromBuildSettings(t *testing.T) {
+	for _, c := range []struct {
+		settings map[string]string
+		want     string
+	}{
+		{map[string]string{}, "not built with Go's FIPS 140-3 module"},
+		{map[string]string{"GOFIPS140": "off"}, "not built with Go's FIPS 140-3 module"},
+		{map[string]string{"GOFIPS140": "v1.0.0-c2097c7c", "DefaultGODEBUG": "fips140=on,tlsmlkem=0"}, "module v1.0.0-c2097c7c, FIPS mode on by default"},
+	} {
+		if got := fipsOf(c.settings); !strings.Contains(got, c.want) {
+			t.Errorf("fipsOf(%v) = %q, want %q", c.settings, got, c.want)
+		}
+	}
+}

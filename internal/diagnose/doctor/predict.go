@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 )
 
 // Verdicts, for the case the doctor exists for: every nameserver unreachable.
@@ -30,6 +32,8 @@ type Options struct {
 	Manifest    string // static-pod manifest; "" for Root/etc/kubernetes/manifests/kube-apiserver.yaml
 	BindAddress string // overrides the manifest
 	RepoRoot    string // a checkout whose patches/ identify our series, or ""
+	// Vuln, when set, scans the binary with the pinned vulnerability database (nil: not checked).
+	Vuln func(ctx context.Context, binary string) (*vuln.Report, error)
 }
 
 // Report is the doctor's findings and prediction.
@@ -83,6 +87,13 @@ func Examine(ctx context.Context, o Options) *Report {
 		}
 		if bin != "" {
 			r.Binary = inspectBinary(ctx, bin, o.RepoRoot)
+			if o.Vuln != nil {
+				if rep, err := o.Vuln(ctx, bin); err != nil {
+					r.Binary.Problems = append(r.Binary.Problems, "vulnerabilities not checked: "+err.Error())
+				} else {
+					r.Binary.Vulnerabilities = rep
+				}
+			}
 			r.Problems = append(r.Problems, r.Binary.Problems...)
 		} else {
 			r.problem("no kube-apiserver or hyperkube found under %s (give --binary); assuming an unpatched v1.28+ apiserver", o.Root)

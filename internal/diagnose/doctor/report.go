@@ -3,7 +3,10 @@ package doctor
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 )
 
 // ExitCode maps a verdict to the CLI's exit status (1 and 2 stay errors and usage).
@@ -51,6 +54,23 @@ func (r *Report) Write(w io.Writer) {
 			}
 		}
 		p("binary:        %s: %s, Kubernetes %s, CGO_ENABLED=%s, series %s", b.Path, b.GoVersion, orUnknown(b.Kubernetes), orUnknown(b.Settings["CGO_ENABLED"]), series)
+		p("FIPS:          %s", b.FIPS)
+		p("loopback cert: valid %d days from each start (%s)", b.LoopbackCertDays, map[bool]string{true: "kubernetes#130047 or our backport of it",
+			false: "before kubernetes#130047: after a year up the apiserver's client to itself fails TLS"}[b.LoopbackCertDays > 365])
+		if v := b.Vulnerabilities; v != nil {
+			c := v.Counts()
+			var called []string
+			for _, f := range v.Called() {
+				if !slices.Contains(called, f.ID) {
+					called = append(called, f.ID)
+				}
+			}
+			p("known vulns:   %d linked, %d imported only, %d module only (govulncheck binary mode, database dated %s; in a stripped binary every vulnerable function of a linked package counts: `hk vuln scan --version` says what is called)",
+				c[vuln.Called], c[vuln.Imported], c[vuln.Required], v.DatabaseDate.Format("2006-01-02"))
+			if len(called) > 0 {
+				p("               linked: %s", strings.Join(called, " "))
+			}
+		}
 	}
 	p("")
 	p("loopback host: %s", r.LoopbackHost)

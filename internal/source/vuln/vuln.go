@@ -101,6 +101,25 @@ func Prepare(ctx context.Context, p *Pins, dir string) (*Tools, error) {
 	return t, nil
 }
 
+// Ready returns the tools Prepare made under dir before, without the network: what a node in the
+// field has when the directory was copied to it.
+func Ready(p *Pins, dir string) (*Tools, error) {
+	date, err := p.Date()
+	if err != nil {
+		return nil, err
+	}
+	t := &Tools{Pins: p, Date: date, dir: dir,
+		Govulncheck: filepath.Join(dir, "govulncheck-"+p.Scanner.Version),
+		DB:          filepath.Join(dir, "db-"+p.Database.Version)}
+	if t.Entries, err = countEntries(t.DB); err != nil || t.Entries == 0 {
+		return nil, fmt.Errorf("no pinned vulnerability database at %s (run `hk vuln scan` once where the module proxy is reachable, or copy that directory here)", t.DB)
+	}
+	if _, err := os.Stat(t.Govulncheck); err != nil {
+		return nil, fmt.Errorf("no govulncheck at %s (run `hk vuln scan` once where the module proxy is reachable)", t.Govulncheck)
+	}
+	return t, nil
+}
+
 // buildScanner builds cmd/govulncheck from the verified module directory, with the module's own
 // go.mod and go.sum (checked by the go command), into out, atomically.
 func buildScanner(ctx context.Context, moduleDir, out string) error {
