@@ -10,7 +10,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: follow vuln release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: follow vuln release-fips release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -54,6 +54,11 @@ ARCHES ?= amd64,arm64
 SIGNING_KEY ?= out/keys/release.key
 release: signing-key
 	$(HK) release --version $(VERSION) --arch $(ARCHES) --key $(SIGNING_KEY)
+
+# The FIPS 140-3 variant: every architecture built with Go's certified FIPS module (GOFIPS140),
+# out/release/$(VERSION)-fips, images tagged <tag>-fips (docs/release.md).
+release-fips: signing-key
+	$(HK) release --fips --version $(VERSION) --arch $(ARCHES) --key $(SIGNING_KEY)
 
 signing-key: hk
 	$(HK) keygen --if-missing $(SIGNING_KEY)

@@ -81,9 +81,10 @@ func defineBuild(fs *pflag.FlagSet) runFunc {
 	patches := fs.String("patches", series.All, "which patches of patches/<minor>/ to apply: all, none, no-loopback-fix (all but the loopback client fix), or numbers like 0002")
 	target := fs.String("target", build.Hyperkube, "hyperkube, or one component built alone from upstream's ./cmd/<component> (e.g. kube-apiserver: what the lab boots)")
 	asJSON := fs.Bool("json", false, "print the provenance record as JSON")
+	fips := fs.Bool("fips", false, "build with Go's certified FIPS 140-3 module (GOFIPS140): out/<version>-fips")
 	return func(ctx context.Context, e *env, args []string) error {
 		res, err := build.Build(ctx, build.Options{
-			Root: e.root, Version: *version, Selection: *patches, Arch: *arch, Target: *target, SharedDir: e.sharedBuilds(),
+			Root: e.root, Version: *version, Selection: *patches, Arch: *arch, Target: *target, SharedDir: e.sharedBuilds(), FIPS: *fips,
 			OutDir: e.outDir(), CacheDir: e.cacheDir(), Log: e.logf, Progress: e.progress,
 		})
 		if err != nil {

@@ -62,6 +62,7 @@ type labFlags struct {
 	stall    *time.Duration
 	keep     *bool
 	asJSON   *bool
+	godebug  *string
 	// Lifecycle events during a boot.
 	termAfter, ipv6OffAfterReady *time.Duration
 }
@@ -76,6 +77,7 @@ func addLabFlags(fs *pflag.FlagSet) *labFlags {
 		stall:    fs.Duration("etcd-stall", lab.DefaultEtcdStall, "etcd-stall profile: how long etcd stays frozen once the apiserver serves"),
 		keep:     fs.Bool("keep", false, "keep the work directory (logs, certificates) for inspection"),
 		asJSON:   fs.Bool("json", false, "print JSON"),
+		godebug:  fs.String("godebug", "", "etcd's and the apiserver's GODEBUG (fips140=only: FIPS 140-3 mode, a non-approved algorithm fails)"),
 		termAfter: fs.Duration("term-after", 0,
 			"send the apiserver SIGTERM this long after its start and record how it exits (0: never)"),
 		ipv6OffAfterReady: fs.Duration("ipv6-off-after-ready", 0,
@@ -111,7 +113,7 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 		return lab.Options{}, errors.New("--binary is required (e.g. out/v1.37.2/hyperkube)")
 	}
 	return lab.Options{Binary: binary, Etcd: etcd, Profile: p, Deadline: *f.deadline, Hold: *f.hold,
-		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, Log: e.logf}, nil
+		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, GODEBUG: *f.godebug, Log: e.logf}, nil
 }
 
 func defineLabRun(fs *pflag.FlagSet) runFunc {

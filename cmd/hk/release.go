@@ -30,6 +30,7 @@ func defineRelease(fs *pflag.FlagSet) runFunc {
 	patches := fs.String("patches", series.All, "which patches to apply (a release ships all)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
 	dir := fs.String("dir", "", "where releases go (default out/release); the release is DIR/<version>")
+	fips := fs.Bool("fips", false, "build with Go's certified FIPS 140-3 module: out/release/<version>-fips, images tagged <tag>-fips")
 	noVulnScan := fs.Bool("no-vuln-scan", false, "skip the vulnerability report and OpenVEX (govulncheck's source scan of the whole hyperkube takes minutes)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if *dir == "" {
@@ -54,6 +55,7 @@ func defineRelease(fs *pflag.FlagSet) runFunc {
 		if *noVulnScan {
 			o.VulnDir = ""
 		}
+		o.FIPS = *fips
 		res, err := release.Build(ctx, o)
 		if err != nil {
 			return err

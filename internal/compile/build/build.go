@@ -78,7 +78,11 @@ type Options struct {
 	// later build with the same inputs from there (hk: <machine cache>/builds, so a fresh clone
 	// on a warm machine links nothing it linked before).
 	SharedDir string
-	Log       tree.Log
+	// FIPS builds with Go's certified FIPS 140-3 module (GOFIPS140, from the toolchain's
+	// lib/fips140/certified.txt), which also turns FIPS mode on by default; outputs get a -fips
+	// suffix: out/v1.37.2-fips.
+	FIPS bool
+	Log  tree.Log
 	// Progress, when set, counts the packages go build compiles against those it must
 	// (go list's Stale), with an estimate from the last build of the same target.
 	Progress *progress.Reporter
@@ -111,11 +115,46 @@ func (o Options) checkTarget() error {
 
 // outputDir is where this build's outputs go for a selection's label.
 func (o Options) outputDir(label string) string {
+	if o.FIPS {
+		label = strings.TrimPrefix(label+"-fips", "-")
+	}
 	dir := ArchOutputDir(o.OutDir, o.Version, label, o.arch())
 	if o.target() != Hyperkube {
 		dir += "-" + o.target()
 	}
 	return dir
+}
+
+// env is the go command's environment for this build.
+func (o Options) env() ([]string, error) {
+	env := buildEnv(o.arch())
+	if !o.FIPS {
+		return env, nil
+	}
+	module, err := FIPSModule()
+	if err != nil {
+		return nil, err
+	}
+	return append(env, "GOFIPS140="+module), nil
+}
+
+// FIPSModule is the version of Go's FIPS 140-3 module the toolchain names certified
+// (GOROOT/lib/fips140/certified.txt: v1.0.0-c2097c7c for Go 1.26.8); an exact version, not the
+// alias, so the build info and the provenance name it.
+func FIPSModule() (string, error) {
+	goroot, err := command.New("go", "env", "GOROOT").Output(context.Background())
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(filepath.Join(goroot, "lib", "fips140", "certified.txt"))
+	if err != nil {
+		return "", fmt.Errorf("this Go toolchain names no certified FIPS 140-3 module: %w", err)
+	}
+	v := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(v, "v") {
+		return "", fmt.Errorf("%s: %q is not a module version", filepath.Join(goroot, "lib", "fips140", "certified.txt"), v)
+	}
+	return v, nil
 }
 
 func (o Options) arch() string {
@@ -382,7 +421,10 @@ func buildPrepared(ctx context.Context, o Options, t *Tree, overlayFiles []strin
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	bin := filepath.Join(tmp, name)
 	o.Log("build %s: go build %s (%s, linux/%s)", o.Version, pkg, gitVersion, o.arch())
-	env := buildEnv(o.arch())
+	env, err := o.env()
+	if err != nil {
+		return nil, err
+	}
 	key, what := "go build "+o.Version+" linux/"+o.arch(), "build "+o.Version
 	if name != Hyperkube {
 		key, what = key+" "+name, what+" "+name
@@ -533,7 +575,11 @@ func (o Options) inputs(pins *versions.Pins, overlayFiles []string, goVersion st
 			return "", "", err
 		}
 	}
-	return inputsDigest(o.Version, pins, s, targetInputs(o.target(), overlayDigest), goVersion, buildEnv(o.arch())), s.Label(o.Root), nil
+	env, err := o.env()
+	if err != nil {
+		return "", "", err
+	}
+	return inputsDigest(o.Version, pins, s, targetInputs(o.target(), overlayDigest), goVersion, env), s.Label(o.Root), nil
 }
 
 // existing returns the outputs in dir when their provenance records the wanted inputs and the

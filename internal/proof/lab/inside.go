@@ -90,6 +90,7 @@ type sandboxConfig struct {
 	// Apiservers > 1 starts that many apiservers on one etcd at the same moment (a storm).
 	Apiservers int    `json:"apiservers"`
 	ProbeOnly  bool   `json:"probeOnly"` // resolve "localhost" once instead of booting
+	GODEBUG    string `json:"godebug"`   // etcd's and the apiserver's GODEBUG, when set
 	Result     string `json:"result"`
 }
 
@@ -253,7 +254,7 @@ func startEtcd(ctx context.Context, cfg *sandboxConfig, logName string) (*proces
 	if err != nil {
 		return nil, err
 	}
-	etcd, err := startProcess("etcd", argv, filepath.Join(cfg.Work, logName))
+	etcd, err := startProcess("etcd", argv, filepath.Join(cfg.Work, logName), cfg.godebug()...)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +345,15 @@ func startApiserver(cfg *sandboxConfig, i int, logPath string) (*process, error)
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+cfg.PKI.SAPub, "--service-account-signing-key-file="+cfg.PKI.SAKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
-	), logPath)
+	), logPath, cfg.godebug()...)
+}
+
+// godebug is the environment that sets etcd's and the apiserver's GODEBUG, when one is asked for.
+func (cfg *sandboxConfig) godebug() []string {
+	if cfg.GODEBUG == "" {
+		return nil
+	}
+	return []string{"GODEBUG=" + cfg.GODEBUG}
 }
 
 // PhasePrefix marks the sandbox init's lines that say what a boot is doing; the parent shows

@@ -22,16 +22,17 @@ type process struct {
 	exitAt  time.Time
 }
 
-// startProcess runs argv with stdout and stderr appended to logPath. Proxy variables are
-// dropped: every address in the lab is local and must be dialled directly.
-func startProcess(name string, argv []string, logPath string) (*process, error) {
+// startProcess runs argv with stdout and stderr appended to logPath, with env added to the
+// environment. Proxy variables are dropped: every address in the lab is local and must be dialled
+// directly.
+func startProcess(name string, argv []string, logPath string, env ...string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = withoutProxy(os.Environ())
+	cmd.Env = append(withoutProxy(os.Environ()), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

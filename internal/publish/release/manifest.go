@@ -30,6 +30,8 @@ type Manifest struct {
 	Images         []Image    `json:"images"`
 	Provenance     Provenance `json:"provenance"`
 	Licenses       Licenses   `json:"licenses"`
+	// FIPS is the Go FIPS 140-3 module every binary was built with ("" for the default release).
+	FIPS string `json:"fips,omitempty"`
 	// Vulnerabilities says whether a vulnerability report was made, and why not.
 	Vulnerabilities string `json:"vulnerabilities"`
 }

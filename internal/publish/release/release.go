@@ -61,6 +61,9 @@ type Options struct {
 	CacheDir   string   // out/trees
 	ReleaseDir string   // out/release: the release is out/release/<version>
 	Key        []byte   // PEM private key; nil: an unsigned release
+	// FIPS builds every architecture with Go's certified FIPS 140-3 module: the release is
+	// <ReleaseDir>/<version>-fips and its images are tagged <tag>-fips, apart from the default.
+	FIPS bool
 	// VulnDir holds the pinned vulnerability scanner and database (build/vuln.json); "" makes a
 	// release without the vulnerability report and OpenVEX.
 	VulnDir  string
@@ -178,7 +181,7 @@ func (r *run) buildBinaries(ctx context.Context) error {
 	r.results = map[string]*build.Result{}
 	for _, arch := range o.Arches {
 		res, err := build.Build(ctx, build.Options{Root: o.Root, Version: o.Version, Selection: o.Selection, Arch: arch,
-			OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log, Progress: o.Progress})
+			OutDir: o.OutDir, CacheDir: o.CacheDir, Log: o.Log, Progress: o.Progress, FIPS: o.FIPS})
 		if err != nil {
 			return err
 		}
@@ -187,6 +190,9 @@ func (r *run) buildBinaries(ctx context.Context) error {
 	r.first = r.results[o.Arches[0]].Provenance
 	r.gitVersion = r.first.GitVersion
 	r.tag = strings.ReplaceAll(r.gitVersion, "+", "_")
+	if o.FIPS {
+		r.tag += "-fips"
+	}
 	created, err := time.Parse(time.RFC3339, r.pins.ReleaseTime)
 	if err != nil {
 		return fmt.Errorf("pins of %s: release time: %w", o.Version, err)
@@ -246,8 +252,12 @@ func (r *run) writeLicences(context.Context) error {
 	if err := os.MkdirAll(o.ReleaseDir, 0o755); err != nil {
 		return err
 	}
-	r.final = filepath.Join(o.ReleaseDir, o.Version)
-	tmp, err := os.MkdirTemp(o.ReleaseDir, "."+o.Version+"-")
+	name := o.Version
+	if o.FIPS {
+		name += "-fips"
+	}
+	r.final = filepath.Join(o.ReleaseDir, name)
+	tmp, err := os.MkdirTemp(o.ReleaseDir, "."+name+"-")
 	if err != nil {
 		return err
 	}
@@ -255,6 +265,11 @@ func (r *run) writeLicences(context.Context) error {
 	r.m = &Manifest{
 		Schema: Schema, Version: o.Version, GitVersion: r.gitVersion, Tag: r.tag, Revision: r.revision,
 		Architectures: o.Arches, Signed: r.signer != nil, Vulnerabilities: NoVulnerabilityScan,
+	}
+	if o.FIPS {
+		if r.m.FIPS, err = build.FIPSModule(); err != nil {
+			return err
+		}
 	}
 	for _, p := range r.first.Patches {
 		r.m.Patches = append(r.m.Patches, filepath.Base(p.Path))
