@@ -10,7 +10,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: follow vuln release-fips release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: follow vuln release-fips fips-proof release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -59,6 +59,12 @@ release: signing-key
 # out/release/$(VERSION)-fips, images tagged <tag>-fips (docs/release.md).
 release-fips: signing-key
 	$(HK) release --fips --version $(VERSION) --arch $(ARCHES) --key $(SIGNING_KEY)
+
+# The FIPS hyperkube (a full compile: the FIPS module changes every package that uses crypto)
+# booted by the lab under GODEBUG=fips140=only and the field hazard (test/integration/fips_test.go).
+fips-proof: hk etcd
+	$(HK) build --fips --version $(VERSION)
+	HK_REQUIRE_BINARIES=1 go test $(INTEGRATION_FLAGS) -run '^TestFIPSOnlyBoot$$' ./test/integration/
 
 signing-key: hk
 	$(HK) keygen --if-missing $(SIGNING_KEY)
@@ -153,12 +159,12 @@ upstream-integration: hk etcd
 
 # Every lab proof: builds what they boot, then runs them (scripts/integration-test.sh).
 integration-test: lab-binaries $(addprefix backport-binaries-,$(BACKPORTS))
-	scripts/integration-test.sh
+	scripts/integration-test.sh TestFIPSOnlyBoot
 
 # The lab's proofs of v1.37.2 and one backport's, without building: make test runs each once its
 # binaries are built.
 lab-proofs:
-	scripts/integration-test.sh TestBackports
+	scripts/integration-test.sh 'TestBackports|TestFIPSOnlyBoot'
 backport-proof-%:
 	HK_REQUIRE_BINARIES=1 go test $(INTEGRATION_FLAGS) -run '^TestBackports$$/^$*$$' ./test/integration/
 

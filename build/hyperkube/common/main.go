@@ -23,10 +23,15 @@ limitations under the License.
 package main
 
 import (
+	"crypto/fips140"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
+
+	kversion "k8s.io/component-base/version"
 )
 
 func main() {
@@ -40,6 +45,9 @@ func main() {
 		name = os.Args[1]
 		os.Args = os.Args[1:]
 	}
+	if name == "version" {
+		os.Exit(version())
+	}
 	run, ok := components[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "hyperkube: unknown component %q\n", name)
@@ -49,13 +57,37 @@ func main() {
 	os.Exit(run())
 }
 
+// version is hyperkube's own command: the release, the toolchain, and what no component's
+// --version says, the FIPS 140-3 module the binary was built with and the mode it runs in.
+func version() int {
+	module := "none (built without GOFIPS140)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOFIPS140" && s.Value != "off" {
+				module = s.Value + " (" + fips140.Version() + ")"
+			}
+		}
+	}
+	mode := "off"
+	switch {
+	case fips140.Enforced():
+		mode = "only (a non-approved algorithm fails)"
+	case fips140.Enabled():
+		mode = "on"
+	}
+	fmt.Printf("hyperkube %s\n", kversion.Get().GitVersion)
+	fmt.Printf("go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("fips140: module %s, mode %s\n", module, mode)
+	return 0
+}
+
 func usage() {
 	names := make([]string, 0, len(components))
 	for n := range components {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "usage: hyperkube <component> [flags]\n\ncomponents:\n")
+	fmt.Fprintf(os.Stderr, "usage: hyperkube <component> [flags]\n       hyperkube version\n\ncomponents:\n")
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %s\n", n)
 	}
