@@ -105,7 +105,7 @@ func lineProofs(version, mainLine, key, arches string) []follow.Proof {
 		Args: []string{"out/bin/hk", "backports", "--sigterm", "20s", "--versions", version}})
 	if minorNumber(minor) >= 35 {
 		proofs = append(proofs, follow.Proof{Name: "the kind smoke (kubeadm, kubelet, a Service)",
-			Args: []string{"env", "HK_KIND_TEST=smoke", "HK_KIND_VERSION=" + version, "go", "test", "-count=1", "-timeout", "30m", "./test/kind/"}})
+			Args: []string{"make", "--no-print-directory", "kind-versions", "KIND_VERSIONS=" + version}})
 	}
 	return append(proofs,
 		follow.Proof{Name: "the signing key", Args: []string{"out/bin/hk", "keygen", "--if-missing", key}},
