@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -271,6 +272,7 @@ func (r *run) writeLicences(context.Context) error {
 			return err
 		}
 	}
+	r.m.Release = Identity(o.Root, o.Version)
 	for _, p := range r.first.Patches {
 		r.m.Patches = append(r.m.Patches, filepath.Base(p.Path))
 		r.patches = append(r.patches, sbom.Patch{Name: filepath.Base(p.Path), SHA256: p.SHA256})
@@ -312,6 +314,20 @@ func (r *run) writeBinaries(context.Context) error {
 			File{Path: sbomPath, Kind: "sbom", Arch: arch})
 	}
 	return nil
+}
+
+// Identity returns our release's identity for version, <version>-hk.N, from the newest entry of
+// the repository's CHANGELOG.md that names it; "" when none does.
+func Identity(root, version string) string {
+	data, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		return ""
+	}
+	re := regexp.MustCompile(`(?m)^## (` + regexp.QuoteMeta(version) + `-hk\.\d+)\s*$`)
+	if m := re.FindSubmatch(data); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // VulnerabilityReport is vulnerabilities.json: the source scan (what the hyperkube calls) and each
