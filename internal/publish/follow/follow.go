@@ -318,11 +318,21 @@ func (l *lineRun) prove(ctx context.Context) error {
 	if l.o.Proofs == nil {
 		return nil
 	}
+	// Each proof's whole output goes to one log beside the report; the progress names each.
+	logPath := filepath.Join(l.dir, "proofs.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
 	for _, p := range l.o.Proofs(l.r.To) {
 		start := time.Now()
-		l.o.Log("follow %s: proof %s: %s", l.r.To, p.Name, strings.Join(p.Args, " "))
-		if _, err := command.New(p.Args[0], p.Args[1:]...).InDir(l.r.Checkout).Run(ctx); err != nil {
-			return fmt.Errorf("proof %q failed on %s (run it again in %s: %s): %w", p.Name, l.r.To, l.r.Checkout, strings.Join(p.Args, " "), err)
+		l.o.Log("follow %s: proof %s: %s (output in %s)", l.r.To, p.Name, strings.Join(p.Args, " "), logPath)
+		fmt.Fprintf(log, "==> %s: %s\n", p.Name, strings.Join(p.Args, " "))
+		c := command.New(p.Args[0], p.Args[1:]...).InDir(l.r.Checkout)
+		c.Stdout, c.Stderr = log, log
+		if _, err := c.Run(ctx); err != nil {
+			return fmt.Errorf("proof %q failed on %s (its output: %s; run it again in %s: %s): %w", p.Name, l.r.To, logPath, l.r.Checkout, strings.Join(p.Args, " "), err)
 		}
 		l.r.ProofTimes = append(l.r.ProofTimes, fmt.Sprintf("%s: passed in %s", p.Name, time.Since(start).Round(time.Second)))
 	}

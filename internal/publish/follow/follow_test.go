@@ -302,3 +302,20 @@ func TestUpstreamChangesSaysWhereTheTreeHasNoNotes(t *testing.T) {
 		}
 	}
 }
+
+// A proof that fails stops the follow before the commit: one line naming the proof, its log and
+// how to rerun it; the branch holds nothing new, the checkout is left for a human.
+func TestFollowStopsOnAFailingProof(t *testing.T) {
+	l := newLab(t)
+	l.opts.Proofs = func(string) []Proof { return []Proof{{Name: "the lab", Args: []string{"sh", "-c", "echo booting; exit 3"}}} }
+	_, err := l.follow("v1.99.1")
+	if err == nil || !strings.Contains(err.Error(), `proof "the lab" failed on v1.99.1`) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("follow with a failing proof: %v", err)
+	}
+	if head, branch := l.git(l.root, "rev-parse", "HEAD"), l.git(l.root, "rev-parse", "follow/v1.99.1"); head != branch {
+		t.Errorf("the branch was committed to: %s, main at %s", branch, head)
+	}
+	if log, _ := os.ReadFile(filepath.Join(l.opts.WorkDir, "v1.99.1", "proofs.log")); !strings.Contains(string(log), "booting") {
+		t.Errorf("the proof's output is not in its log: %q", log)
+	}
+}

@@ -6,6 +6,7 @@
 package carry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,9 +111,16 @@ func (r *Result) finish(ctx context.Context, o Options) error {
 	if r.Head, err = tree.Git(o.New, r.Worktree, "rev-parse", "HEAD").Output(ctx); err != nil {
 		return err
 	}
-	r.RangeDiff, err = tree.Git(o.New, r.Worktree, "range-diff", "--no-color",
-		"upstream-"+o.Old.Kubernetes.Version+".."+r.OldHead, "upstream-"+o.New.Kubernetes.Version+"..HEAD").Output(ctx)
-	return err
+	// Read whole: Output trims, and range-diff aligns its first column with leading spaces.
+	var out bytes.Buffer
+	c := tree.Git(o.New, r.Worktree, "range-diff", "--no-color",
+		"upstream-"+o.Old.Kubernetes.Version+".."+r.OldHead, "upstream-"+o.New.Kubernetes.Version+"..HEAD")
+	c.Stdout = &out
+	if _, err := c.Output(ctx); err != nil {
+		return err
+	}
+	r.RangeDiff = strings.TrimRight(out.String(), "\n")
+	return nil
 }
 
 // Resume takes up a carry a conflict stopped, once a human has finished `git am` in its worktree:
