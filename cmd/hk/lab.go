@@ -63,6 +63,7 @@ type labFlags struct {
 	keep     *bool
 	asJSON   *bool
 	godebug  *string
+	etcdDbg  *string
 	// Lifecycle events during a boot.
 	termAfter, ipv6OffAfterReady *time.Duration
 }
@@ -77,7 +78,8 @@ func addLabFlags(fs *pflag.FlagSet) *labFlags {
 		stall:    fs.Duration("etcd-stall", lab.DefaultEtcdStall, "etcd-stall profile: how long etcd stays frozen once the apiserver serves"),
 		keep:     fs.Bool("keep", false, "keep the work directory (logs, certificates) for inspection"),
 		asJSON:   fs.Bool("json", false, "print JSON"),
-		godebug:  fs.String("godebug", "", "etcd's and the apiserver's GODEBUG (fips140=only: FIPS 140-3 mode, a non-approved algorithm fails)"),
+		godebug:  fs.String("godebug", "", "the apiserver's GODEBUG (fips140=only: FIPS 140-3 mode, a non-approved algorithm fails)"),
+		etcdDbg:  fs.String("etcd-godebug", "", "etcd's GODEBUG (etcd 3.7 panics under fips140=only: SHA-1 member IDs, etcd-io/etcd#21673; fips140=on works)"),
 		termAfter: fs.Duration("term-after", 0,
 			"send the apiserver SIGTERM this long after its start and record how it exits (0: never)"),
 		ipv6OffAfterReady: fs.Duration("ipv6-off-after-ready", 0,
@@ -113,7 +115,7 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 		return lab.Options{}, errors.New("--binary is required (e.g. out/v1.37.2/hyperkube)")
 	}
 	return lab.Options{Binary: binary, Etcd: etcd, Profile: p, Deadline: *f.deadline, Hold: *f.hold,
-		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, GODEBUG: *f.godebug, Log: e.logf}, nil
+		TermAfter: *f.termAfter, IPv6OffAfterReady: *f.ipv6OffAfterReady, Keep: *f.keep, GODEBUG: *f.godebug, EtcdGODEBUG: *f.etcdDbg, Log: e.logf}, nil
 }
 
 func defineLabRun(fs *pflag.FlagSet) runFunc {

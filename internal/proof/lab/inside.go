@@ -88,10 +88,11 @@ type sandboxConfig struct {
 	// the end of Hold that the apiserver's loopback client still renews its identity lease.
 	IPv6OffAfterReady time.Duration `json:"ipv6OffAfterReady"`
 	// Apiservers > 1 starts that many apiservers on one etcd at the same moment (a storm).
-	Apiservers int    `json:"apiservers"`
-	ProbeOnly  bool   `json:"probeOnly"` // resolve "localhost" once instead of booting
-	GODEBUG    string `json:"godebug"`   // etcd's and the apiserver's GODEBUG, when set
-	Result     string `json:"result"`
+	Apiservers  int    `json:"apiservers"`
+	ProbeOnly   bool   `json:"probeOnly"`   // resolve "localhost" once instead of booting
+	GODEBUG     string `json:"godebug"`     // the apiserver's GODEBUG, when set
+	EtcdGODEBUG string `json:"etcdGodebug"` // etcd's GODEBUG, when set
+	Result      string `json:"result"`
 }
 
 // SandboxMain is the sandbox's init: it sets up the namespaces, runs the boots and writes the
@@ -254,7 +255,7 @@ func startEtcd(ctx context.Context, cfg *sandboxConfig, logName string) (*proces
 	if err != nil {
 		return nil, err
 	}
-	etcd, err := startProcess("etcd", argv, filepath.Join(cfg.Work, logName), cfg.godebug()...)
+	etcd, err := startProcess("etcd", argv, filepath.Join(cfg.Work, logName), godebugEnv(cfg.EtcdGODEBUG)...)
 	if err != nil {
 		return nil, err
 	}
@@ -345,15 +346,15 @@ func startApiserver(cfg *sandboxConfig, i int, logPath string) (*process, error)
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+cfg.PKI.SAPub, "--service-account-signing-key-file="+cfg.PKI.SAKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
-	), logPath, cfg.godebug()...)
+	), logPath, godebugEnv(cfg.GODEBUG)...)
 }
 
-// godebug is the environment that sets etcd's and the apiserver's GODEBUG, when one is asked for.
-func (cfg *sandboxConfig) godebug() []string {
-	if cfg.GODEBUG == "" {
+// godebugEnv is the environment that sets a process's GODEBUG, when one is asked for.
+func godebugEnv(godebug string) []string {
+	if godebug == "" {
 		return nil
 	}
-	return []string{"GODEBUG=" + cfg.GODEBUG}
+	return []string{"GODEBUG=" + godebug}
 }
 
 // PhasePrefix marks the sandbox init's lines that say what a boot is doing; the parent shows

@@ -42,9 +42,9 @@ type Options struct {
 	// Apiservers > 1 starts that many apiservers on one etcd at the same moment (a restart storm
 	// of an HA control plane); the result has one boot per apiserver.
 	Apiservers int
-	// GODEBUG, when set, is etcd's and the apiserver's GODEBUG (fips140=only: FIPS 140-3 mode in
-	// which a non-approved algorithm fails); hk and the probes keep their own.
-	GODEBUG string
+	// GODEBUG and EtcdGODEBUG, when set, are the apiserver's and etcd's GODEBUG (fips140=only:
+	// FIPS 140-3 mode in which a non-approved algorithm fails); hk and the probes keep their own.
+	GODEBUG, EtcdGODEBUG string
 	// Keep leaves the work directory (logs, certificates, etcd data) for inspection.
 	Keep bool
 	Log  func(format string, args ...any)
@@ -98,7 +98,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg := sandboxConfig{
 		Spec: specFor(o.Profile, work, max(o.Apiservers, 1)), Profile: o.Profile, Apiserver: argv, Etcd: o.Etcd, Work: work, PKI: *files,
 		Deadline: o.Deadline, Hold: o.Hold, Boots: o.Boots, Result: filepath.Join(work, "result.json"),
-		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady, Apiservers: o.Apiservers, GODEBUG: o.GODEBUG,
+		TermAfter: o.TermAfter, IPv6OffAfterReady: o.IPv6OffAfterReady, Apiservers: o.Apiservers, GODEBUG: o.GODEBUG, EtcdGODEBUG: o.EtcdGODEBUG,
 	}
 	o.Log("lab: %s (%s) under %q", o.Binary, version, o.Profile.Name)
 	runErr := runSandbox(ctx, &cfg, o.Log)

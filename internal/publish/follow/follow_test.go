@@ -307,7 +307,9 @@ func TestUpstreamChangesSaysWhereTheTreeHasNoNotes(t *testing.T) {
 // how to rerun it; the branch holds nothing new, the checkout is left for a human.
 func TestFollowStopsOnAFailingProof(t *testing.T) {
 	l := newLab(t)
-	l.opts.Proofs = func(string) []Proof { return []Proof{{Name: "the lab", Args: []string{"sh", "-c", "echo booting; exit 3"}}} }
+	l.opts.Proofs = func(string) []Proof {
+		return []Proof{{Name: "the lab", Args: []string{"sh", "-c", "echo booting; exit 3"}}}
+	}
 	_, err := l.follow("v1.99.1")
 	if err == nil || !strings.Contains(err.Error(), `proof "the lab" failed on v1.99.1`) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("follow with a failing proof: %v", err)

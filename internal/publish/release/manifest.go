@@ -15,15 +15,15 @@ const ManifestFile = "manifest.json"
 
 // Manifest names every artifact of a release with its digest, signature, SBOM and provenance.
 type Manifest struct {
-	Schema        string   `json:"schema"`
-	Version       string   `json:"version"`    // Kubernetes release
-	GitVersion    string   `json:"gitVersion"` // what the binaries report
-	Tag           string   `json:"tag"`        // image tag: GitVersion with "_" for "+"
-	Patches       []string `json:"patches"`    // series applied, file names
-	Revision      string   `json:"revision"`   // our commit
+	Schema     string   `json:"schema"`
+	Version    string   `json:"version"`    // Kubernetes release
+	GitVersion string   `json:"gitVersion"` // what the binaries report
+	Tag        string   `json:"tag"`        // image tag: GitVersion with "_" for "+"
+	Patches    []string `json:"patches"`    // series applied, file names
+	Revision   string   `json:"revision"`   // our commit
 	// Release is our release's identity, <version>-hk.N, from the newest CHANGELOG.md entry for
 	// the version (docs/follow.md); "" when the CHANGELOG has none.
-	Release string `json:"release,omitempty"`
+	Release       string   `json:"release,omitempty"`
 	Architectures []string `json:"architectures"`
 	Signed        bool     `json:"signed"`
 	// KeyFingerprint is the sigstore hint of the signing key (base64 SHA-256 of the public key).
