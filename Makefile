@@ -10,7 +10,7 @@ HK      := out/bin/hk
 export PATH := $(PATH):/usr/local/go/bin
 INTEGRATION_FLAGS ?= -count=1 -timeout 40m -v
 
-.PHONY: follow vuln release-fips fips-proof release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
+.PHONY: follow sbom-check vuln release-fips fips-proof release-vuln-test test-eol conformance conformance-hazard conformance-rerun conformance-smoke conformance-suite kind-versions upstream-integration backport-hyperkubes release signing-key verify-release kind-node-image kind-test kind-smoke bazel-setup bazel-test reproducible backports backports-built image deps hk hyperkube unpatched repair-retry etcd lab-binaries test unit-test upstream-test upstream-check integration-test matrix soak
 
 deps:
 	scripts/install-deps.sh
@@ -165,6 +165,13 @@ integration-test: lab-binaries $(addprefix backport-binaries-,$(BACKPORTS))
 # binaries are built.
 lab-proofs:
 	scripts/integration-test.sh 'TestBackports|TestFIPSOnlyBoot'
+	$(MAKE) --no-print-directory sbom-check
+
+# Another reader than ours (protobom, in its own module test/sbomreader) reads the hyperkube's SBOM
+# and finds what scanners match: Kubernetes' PURL and CPE, staging modules at their versions, the
+# series. Needs out/$(VERSION)/hyperkube.
+sbom-check: hk
+	cd test/sbomreader && HK_REQUIRE_BINARIES=1 go test -count=1 -v ./...
 backport-proof-%:
 	HK_REQUIRE_BINARIES=1 go test $(INTEGRATION_FLAGS) -run '^TestBackports$$/^$*$$' ./test/integration/
 
