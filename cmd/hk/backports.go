@@ -122,7 +122,7 @@ func reportBackport(ctx context.Context, e *env, version string, profiles []lab.
 	} else {
 		row.UpstreamTests = fmt.Sprintf("%d packages pass", len(pkgs))
 	}
-	etcd, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+	etcd, err := etcdbuild.Ensure(ctx, e.root, e.outDir(), pins.Etcd, e.logf)
 	if err != nil {
 		return fail(err)
 	}

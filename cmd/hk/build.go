@@ -222,7 +222,7 @@ func defineUpstreamIntegration(fs *pflag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		etcd, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+		etcd, err := etcdbuild.Ensure(ctx, e.root, e.outDir(), pins.Etcd, e.logf)
 		if err != nil {
 			return err
 		}

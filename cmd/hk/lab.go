@@ -43,7 +43,7 @@ func defineEtcd(fs *pflag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		path, err := etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf)
+		path, err := etcdbuild.Ensure(ctx, e.root, e.outDir(), pins.Etcd, e.logf)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func addLabFlags(fs *pflag.FlagSet) *labFlags {
 		keep:     fs.Bool("keep", false, "keep the work directory (logs, certificates) for inspection"),
 		asJSON:   fs.Bool("json", false, "print JSON"),
 		godebug:  fs.String("godebug", "", "the apiserver's GODEBUG (fips140=only: FIPS 140-3 mode, a non-approved algorithm fails)"),
-		etcdDbg:  fs.String("etcd-godebug", "", "etcd's GODEBUG (etcd 3.7 panics under fips140=only: SHA-1 member IDs, etcd-io/etcd#21673; fips140=on works)"),
+		etcdDbg:  fs.String("etcd-godebug", "", "etcd's GODEBUG (fips140=only needs patches/etcd/<version>: SHA-1 member IDs, etcd-io/etcd#21673)"),
 		termAfter: fs.Duration("term-after", 0,
 			"send the apiserver SIGTERM this long after its start and record how it exits (0: never)"),
 		ipv6OffAfterReady: fs.Duration("ipv6-off-after-ready", 0,
@@ -107,7 +107,7 @@ func (f *labFlags) options(ctx context.Context, e *env, binary, profile string) 
 		if err != nil {
 			return lab.Options{}, err
 		}
-		if etcd, err = etcdbuild.Ensure(ctx, e.outDir(), pins.Etcd, e.logf); err != nil {
+		if etcd, err = etcdbuild.Ensure(ctx, e.root, e.outDir(), pins.Etcd, e.logf); err != nil {
 			return lab.Options{}, err
 		}
 	}

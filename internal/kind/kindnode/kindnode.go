@@ -144,7 +144,7 @@ func (r *nodeRun) buildBinaries(ctx context.Context) error {
 		return err
 	}
 	r.res, r.gitVersion = res, res.Provenance.GitVersion
-	if r.etcd, err = etcdbuild.Ensure(ctx, o.OutDir, r.pins.Etcd, o.Log); err != nil {
+	if r.etcd, err = etcdbuild.Ensure(ctx, o.Root, o.OutDir, r.pins.Etcd, o.Log); err != nil {
 		return err
 	}
 	if r.wanted, err = kubeadmImages(ctx, filepath.Join(res.Dir, "kubeadm"), r.gitVersion); err != nil {
