@@ -441,20 +441,8 @@ func UpstreamChanges(changelog, from, to string) string {
 
 // after reports whether release a comes after b on the same line (pre-releases are never after).
 func after(a, b string) bool {
-	pa, pb := patchOf(a), patchOf(b)
+	pa, pb := versions.PatchLevel(a), versions.PatchLevel(b)
 	return pa >= 0 && pb >= 0 && pa > pb
-}
-
-var patchRE = regexp.MustCompile(`^v\d+\.\d+\.(\d+)$`)
-
-func patchOf(v string) int {
-	m := patchRE.FindStringSubmatch(v)
-	if m == nil {
-		return -1
-	}
-	n := 0
-	fmt.Sscan(m[1], &n)
-	return n
 }
 
 // prepend puts entry at the top of the CHANGELOG, below its title, creating it if missing.

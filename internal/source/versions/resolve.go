@@ -97,11 +97,11 @@ func Newer(ctx context.Context, current *Pins) (whole, partial []string, err err
 	}
 	var candidates []string
 	for _, v := range all {
-		if m, err := Minor(v); err == nil && m == minor && patchLevel(v) > patchLevel(current.Kubernetes.Version) {
+		if m, err := Minor(v); err == nil && m == minor && PatchLevel(v) > PatchLevel(current.Kubernetes.Version) {
 			candidates = append(candidates, v)
 		}
 	}
-	sort.Slice(candidates, func(i, j int) bool { return patchLevel(candidates[i]) < patchLevel(candidates[j]) })
+	sort.Slice(candidates, func(i, j int) bool { return PatchLevel(candidates[i]) < PatchLevel(candidates[j]) })
 	for _, v := range candidates {
 		staging, _ := StagingVersion(v)
 		var mods []string
@@ -122,7 +122,7 @@ func Newer(ctx context.Context, current *Pins) (whole, partial []string, err err
 }
 
 // patchLevel returns 2 for v1.37.2 (-1 when version is not a release version).
-func patchLevel(version string) int {
+func PatchLevel(version string) int {
 	m := versionRE.FindStringSubmatch(version)
 	if m == nil {
 		return -1

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -219,7 +220,9 @@ func (t *Tools) report(stream, target, mode string) (*Report, error) {
 			if fr.Receiver != "" {
 				sym = fr.Package + "." + strings.TrimPrefix(fr.Receiver, "*") + "." + fr.Function
 			}
-			f.Symbols = appendOnce(f.Symbols, sym)
+			if !slices.Contains(f.Symbols, sym) {
+				f.Symbols = append(f.Symbols, sym)
+			}
 		}
 	}
 	for _, f := range byID {
@@ -240,13 +243,4 @@ func (t *Tools) report(stream, target, mode string) (*Report, error) {
 		return a.Module < b.Module
 	})
 	return r, nil
-}
-
-func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
 }
