@@ -66,7 +66,7 @@ func defineRelease(fs *pflag.FlagSet) runFunc {
 			return enc.Encode(res.Manifest)
 		}
 		m := res.Manifest
-		fmt.Printf("%s  %s  %s  %s\n", res.Dir, nonEmpty(m.Release, "(no CHANGELOG entry)"), m.GitVersion, strings.Join(m.Architectures, ","))
+		fmt.Printf("%s  %s  %s  %s\n", res.Dir, nonEmptyOr(m.Release, "(no CHANGELOG entry)"), m.GitVersion, strings.Join(m.Architectures, ","))
 		var total int64
 		for _, f := range release.Artifacts(m) {
 			if f.Kind == "licenses" || f.Kind == "sbom" {

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/hardened-hyperkube/hk/internal/compile/build"
+	"github.com/hardened-hyperkube/hk/internal/proof/lab"
 	"github.com/hardened-hyperkube/hk/internal/source/series"
 	"github.com/hardened-hyperkube/hk/internal/source/vuln"
 	"github.com/spf13/pflag"
@@ -89,21 +89,7 @@ func printVulnReport(r *vuln.Report) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tLEVEL\tMODULE\tFOUND\tFIXED\tSUMMARY")
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Level, f.Module, f.Version, nonEmpty(f.Fixed, "-"), truncate(f.Summary, 70))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Level, f.Module, f.Version, nonEmptyOr(f.Fixed, "-"), lab.Short(f.Summary, 70))
 	}
 	w.Flush()
-}
-
-func nonEmpty(s, or string) string {
-	if s == "" {
-		return or
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.TrimSpace(s[:n-1]) + "…"
 }

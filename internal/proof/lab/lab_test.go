@@ -81,7 +81,7 @@ func TestResultBrief(t *testing.T) {
 			t.Errorf("Brief = %q, want %q", got, tc.want)
 		}
 	}
-	if got := short("ääää", 2); got != "ää…" {
+	if got := Short("ääää", 2); got != "ää…" {
 		t.Errorf("short cut inside a rune: %q", got)
 	}
 }

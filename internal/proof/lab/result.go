@@ -177,7 +177,7 @@ func WriteTable(w io.Writer, results []*Result) {
 		}
 		b := r.Boots[0]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d %s\t%s\t%s\n", r.Binary, r.Version, r.Profile, b.Outcome,
-			seconds(b.ReadyAfter), seconds(b.ExitedAfter), b.DNSQueries, names(b.DNSNames), b.LoopbackHost, short(b.FatalLine, 90))
+			seconds(b.ReadyAfter), seconds(b.ExitedAfter), b.DNSQueries, names(b.DNSNames), b.LoopbackHost, Short(b.FatalLine, 90))
 	}
 	tw.Flush()
 }
@@ -201,8 +201,8 @@ func names(m map[string]int) string {
 	return "(" + strings.Join(out, " ") + ")"
 }
 
-// short cuts s to n runes (never inside a UTF-8 sequence).
-func short(s string, n int) string {
+// Short cuts s to n runes (never inside a UTF-8 sequence).
+func Short(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n]) + "…"
 	}
@@ -228,7 +228,7 @@ func (r *Result) Brief(fatalWidth int) string {
 			if _, after, ok := strings.Cut(msg, "] "); ok {
 				msg = after
 			}
-			s += ": " + short(msg, fatalWidth)
+			s += ": " + Short(msg, fatalWidth)
 		}
 		return s
 	}

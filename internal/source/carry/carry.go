@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hardened-hyperkube/hk/internal/source/modcache"
 	"github.com/hardened-hyperkube/hk/internal/source/series"
 	"github.com/hardened-hyperkube/hk/internal/source/tree"
 	"github.com/hardened-hyperkube/hk/internal/source/versions"
@@ -268,7 +269,7 @@ func WriteSeries(ctx context.Context, p *versions.Pins, r *Result, dir string) (
 				continue
 			}
 			if to, ok := renamed[o.Patch.Name]; ok {
-				if err := copyFile(f, filepath.Join(tmp, strings.TrimSuffix(to, ".patch")+strings.TrimPrefix(name, stem))); err != nil {
+				if err := modcache.CopyFile(f, filepath.Join(tmp, strings.TrimSuffix(to, ".patch")+strings.TrimPrefix(name, stem)), 0o644); err != nil {
 					return nil, err
 				}
 			}
@@ -289,12 +290,4 @@ func WriteSeries(ctx context.Context, p *versions.Pins, r *Result, dir string) (
 		}
 	}
 	return renamed, nil
-}
-
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o644)
 }

@@ -87,9 +87,7 @@ func Prepare(ctx context.Context, p *Pins, dir string) (*Tools, error) {
 			return nil, err
 		}
 	}
-	t := &Tools{Pins: p, Date: date, dir: dir,
-		Govulncheck: filepath.Join(dir, "govulncheck-"+p.Scanner.Version),
-		DB:          filepath.Join(dir, "db-"+p.Database.Version)}
+	t := toolsAt(p, dir, date)
 	if _, err := os.Stat(t.Govulncheck); err != nil {
 		if err := buildScanner(ctx, mods[1].Dir, t.Govulncheck); err != nil {
 			return nil, err
@@ -108,9 +106,7 @@ func Ready(p *Pins, dir string) (*Tools, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tools{Pins: p, Date: date, dir: dir,
-		Govulncheck: filepath.Join(dir, "govulncheck-"+p.Scanner.Version),
-		DB:          filepath.Join(dir, "db-"+p.Database.Version)}
+	t := toolsAt(p, dir, date)
 	if t.Entries, err = countEntries(t.DB); err != nil || t.Entries == 0 {
 		return nil, fmt.Errorf("no pinned vulnerability database at %s (run `hk vuln scan` once where the module proxy is reachable, or copy that directory here)", t.DB)
 	}
@@ -118,6 +114,13 @@ func Ready(p *Pins, dir string) (*Tools, error) {
 		return nil, fmt.Errorf("no govulncheck at %s (run `hk vuln scan` once where the module proxy is reachable)", t.Govulncheck)
 	}
 	return t, nil
+}
+
+// toolsAt names where Prepare puts the scanner and the database for p under dir.
+func toolsAt(p *Pins, dir string, date time.Time) *Tools {
+	return &Tools{Pins: p, Date: date, dir: dir,
+		Govulncheck: filepath.Join(dir, "govulncheck-"+p.Scanner.Version),
+		DB:          filepath.Join(dir, "db-"+p.Database.Version)}
 }
 
 // buildScanner builds cmd/govulncheck from the verified module directory, with the module's own
